@@ -1,0 +1,3 @@
+from edgejudge.cli import main
+
+main()

@@ -1,0 +1,179 @@
+"""The ``edgejudge`` command line: thin wrappers over library functions.
+
+Errors become a message on stderr and an exit code here, in :class:`_Group.invoke`, and nowhere
+else. Heavy modules (llama_cpp, numpy, gguf) are imported inside the commands that need them, so
+``edgejudge --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from edgejudge import __version__
+from edgejudge.errors import EdgejudgeError, Interrupted, UsageError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgejudgeError as exc:
+            _report(exc)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _report(Interrupted("interrupted"))
+            ctx.exit(Interrupted.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are reported
+            if os.environ.get("EDGEJUDGE_DEBUG"):
+                raise
+            _report(EdgejudgeError(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint="this is a bug; rerun with EDGEJUDGE_DEBUG=1 for the traceback and report it",
+            ))
+            ctx.exit(EdgejudgeError.exit_code)
+
+
+def _report(exc: EdgejudgeError) -> None:
+    click.echo(f"edgejudge: error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"  hint: {exc.hint}", err=True)
+
+
+def runtime_options(func):
+    """Flags for the llama.cpp settings of commands that load a model."""
+    options = [
+        click.option("-m", "--model", "model", metavar="MODEL", default=None,
+                     help="Registered id, ID:QUANT, or path to a .gguf file (default: the registry's "
+                          "default model, or $EDGEJUDGE_MODEL)."),
+        click.option("--threads", type=click.IntRange(1), default=None,
+                     help="CPU threads (default: the CPUs this process may use, capped by its cgroup quota)."),
+        click.option("--gpu-layers", type=int, default=None,
+                     help="Layers to offload to the GPU, -1 for all (default: all where the build supports it)."),
+        click.option("--extra-bufts/--no-extra-bufts", default=None,
+                     help="Allow llama.cpp's weight repacking (default: off on CPUs with AMX, where it crashes)."),
+        click.option("--flash-attn", type=click.Choice(["auto", "on", "off"]), default=None,
+                     help="Flash attention (default: auto, where the backend supports it)."),
+        click.option("-v", "--verbose", is_flag=True, default=None, help="Show llama.cpp's log on stderr."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(kwargs: dict):
+    from edgejudge.runtime import RuntimeSettings
+
+    return RuntimeSettings.from_env(
+        threads=kwargs.pop("threads"), gpu_layers=kwargs.pop("gpu_layers"),
+        extra_bufts=kwargs.pop("extra_bufts"), flash_attn=kwargs.pop("flash_attn"),
+        verbose=kwargs.pop("verbose"),
+    )
+
+
+def _load_judge(kwargs: dict, **extra):
+    from edgejudge.judge import Judge
+
+    settings = _settings(kwargs)
+    return Judge.load(kwargs.pop("model"), settings=settings, **extra)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="edgejudge", message="%(prog)s %(version)s")
+def cli():
+    """edgejudge: an offline LLM judge on llama.cpp.
+
+    Judges one response (pointwise) or two (pairwise) with a local GGUF model and reports the
+    verdict with its probability, read from the model's logits.
+
+    \b
+    Exit codes: 0 ok, 2 usage, 3 model not found, 4 bad model file, 5 bad input,
+    6 context overflow, 7 llama.cpp failure, 8 bad registry, 9 some lines failed,
+    10 conversion, 11 download, 12 grammar, 13 unparseable output, 130 interrupted.
+    """
+
+
+@cli.command()
+@runtime_options
+@click.option("--prompt", "prompt", required=True, help="The user's request that the responses answer.")
+@click.option("--response-a", help="First response (pairwise).")
+@click.option("--response-b", help="Second response (pairwise).")
+@click.option("--response", help="The response to rate (pointwise).")
+@click.option("--scale", default=None, metavar="LO-HI", help="Pointwise scale, e.g. 1-5 (the default) or 1-10.")
+@click.option("--rubric", default=None, help="Criteria to judge by.")
+@click.option("--explain/--no-explain", default=True, show_default=True,
+              help="Have the model write a short explanation before its verdict.")
+@click.option("--max-explain-tokens", type=click.IntRange(1), default=96, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for any sampled text.")
+def judge(prompt, response_a, response_b, response, scale, rubric, explain, max_explain_tokens, seed, **kwargs):
+    """Judge one item given by flags, and print its verdict as one JSON object.
+
+    \b
+    Pairwise:  edgejudge judge --prompt P --response-a A --response-b B
+    Pointwise: edgejudge judge --prompt P --response R --scale 1-5
+    """
+    from edgejudge.formats import JudgeOptions
+    from edgejudge.items import make_item
+    from edgejudge.output import data_writer
+
+    pairwise = response_a is not None or response_b is not None
+    if pairwise and response is not None:
+        raise UsageError("give either --response-a and --response-b (pairwise) or --response (pointwise), not both")
+    if not pairwise and response is None:
+        raise UsageError("nothing to judge", hint="give --response-a and --response-b, or --response")
+    if pairwise and scale is not None:
+        raise UsageError("--scale applies to pointwise judging (--response) only")
+    record = {"prompt": prompt, "rubric": rubric}
+    if pairwise:
+        record.update(task="pairwise", response_a=response_a, response_b=response_b)
+    else:
+        record.update(task="pointwise", response=response, scale=scale or "1-5")
+    item = make_item(record)
+    out = data_writer()
+    options = JudgeOptions(explain=explain, max_explain_tokens=max_explain_tokens, seed=seed)
+    with _load_judge(kwargs) as j:
+        result = j.judge(item, options)
+    out.record(result.to_dict(), pretty=out.isatty())
+
+
+@cli.command()
+@runtime_options
+@click.option("--explain/--no-explain", default=True, show_default=True)
+def demo(explain, **kwargs):
+    """Judge the bundled sample pairs with the default model and print the verdicts (JSONL)."""
+    from edgejudge import samples
+    from edgejudge.output import data_writer, warn
+
+    out = data_writer()
+    with _load_judge(kwargs) as j:
+        report = samples.run_demo(j, out.record, explain=explain)
+    warn(report)
+
+
+@cli.command()
+@runtime_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def doctor(as_json, **kwargs):
+    """Report the platform, CPU features, llama.cpp build and the settings edgejudge chooses."""
+    from edgejudge import doctor as doctor_mod
+    from edgejudge.output import data_writer
+
+    report = doctor_mod.collect(_settings(kwargs), kwargs.pop("model"))
+    out = data_writer()
+    if as_json:
+        out.record(report, pretty=out.isatty())
+    else:
+        out.text(doctor_mod.format_text(report))
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="edgejudge")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""``edgejudge doctor``: what this machine is, and what edgejudge chooses to do on it."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+from edgejudge import __version__, hardware, registry, runtime, store
+from edgejudge.errors import EdgejudgeError
+
+
+def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
+    info = runtime.resolve(settings)
+    reg = registry.load()
+    report = {
+        "edgejudge": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": hardware.cpu_model(),
+        "cpu_flags": list(info.cpu_flags),
+        "llama_cpp_python": info.llama_cpp_python,
+        "llama_cpp": info.llama_cpp,
+        "llama_cpp_build": info.system_info,
+        "threads": info.threads,
+        "threads_reason": info.threads_reason,
+        "gpu_offload_supported": info.gpu_offload,
+        "gpu_layers": info.gpu_layers,
+        "flash_attn": info.flash_attn,
+        "extra_bufts": info.extra_bufts,
+        "extra_bufts_reason": info.extra_bufts_reason,
+        "store": str(store.home()),
+        "registry": reg.path,
+        "default_model": reg.default_model,
+    }
+    ref = model_ref or reg.default_model
+    try:
+        resolved = store.resolve(ref)
+        report["model"] = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
+    except EdgejudgeError as exc:
+        report["model"] = {"ref": ref, "installed": False, "problem": str(exc)}
+    return report
+
+
+def format_text(report: dict) -> str:
+    model = report["model"]
+    if model["installed"]:
+        model_line = f"{model['id']}:{model['quant']} at {model['path']}"
+    else:
+        model_line = "not usable: " + model["problem"].replace("\n", " ")
+    rows = [
+        ("edgejudge", report["edgejudge"]),
+        ("python", f"{report['python']} on {report['platform']}"),
+        ("cpu", f"{report['cpu']} ({report['machine']})"),
+        ("cpu features", " ".join(report["cpu_flags"]) or "none detected"),
+        ("llama-cpp-python", f"{report['llama_cpp_python']} (llama.cpp {report['llama_cpp']})"),
+        ("llama.cpp build", report["llama_cpp_build"]),
+        ("threads", f"{report['threads']} ({report['threads_reason']})"),
+        ("gpu offload", ("supported" if report["gpu_offload_supported"] else "not in this build")
+         + f", gpu layers {report['gpu_layers']}"),
+        ("flash attention", report["flash_attn"]),
+        ("weight repacking", ("on" if report["extra_bufts"] else "off") + f" ({report['extra_bufts_reason']})"),
+        ("model store", report["store"]),
+        ("registry", report["registry"]),
+        (f"model {model['ref']}", model_line),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

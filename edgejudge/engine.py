@@ -1,0 +1,338 @@
+"""The engine: runs a :class:`~edgejudge.plan.Plan` on a loaded model. It knows nothing of judges.
+
+* The context is sized from the request (prompt + step budgets), up to the trained context; a
+  request that cannot fit is a :class:`ContextOverflow`, never a silent truncation.
+* Tokens already in the KV cache are reused: a new prompt is compared with what the cache holds
+  and only the part after the longest common prefix is evaluated.
+* Labels are read from the logits at the token where they diverge, renormalised over the set.
+* Constrained text samples a token first and asks the grammar about that one token; the full
+  vocabulary mask is computed only when the grammar rejects it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgejudge import runtime, sampling
+from edgejudge.errors import ContextOverflow, GrammarError, RuntimeFailure
+from edgejudge.grammar import Grammar
+from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
+
+_FLASH = {"auto": -1, "off": 0, "on": 1}
+_CTX_STEP = 256
+
+
+class Engine:
+    """One llama.cpp context over a loaded model, holding one sequence of cached tokens."""
+
+    def __init__(self, model: runtime.LoadedModel, *, n_batch: int = 512, min_ctx: int = 0):
+        self.model = model
+        self._lib = runtime.llama()
+        self._n_batch = n_batch
+        self._min_ctx = min_ctx
+        self._ctx = None
+        self._batch = None
+        self.n_ctx = 0
+        self.tokens: list[int] = []
+        self._logits: np.ndarray | None = None
+        self._grammars: dict[str, Grammar] = {}
+
+    # -- context ---------------------------------------------------------------------------
+
+    def reserve(self, n_tokens: int) -> None:
+        """Make sure the context holds ``n_tokens`` positions (recreating it if it must grow)."""
+        limit = self.model.n_ctx_train
+        if n_tokens > limit:
+            raise ContextOverflow(
+                f"the request needs {n_tokens} tokens but {self.model.path.name} was trained on "
+                f"{limit}",
+                hint="shorten the prompt or responses, lower --max-explain-tokens / --think-budget, "
+                "or use a model with a longer context",
+            )
+        if self._ctx is not None and n_tokens <= self.n_ctx:
+            return
+        wanted = max(n_tokens, self._min_ctx)
+        size = min(limit, -(-wanted // _CTX_STEP) * _CTX_STEP)
+        self._free_context()
+        lib, info = self._lib, self.model.info
+        params = lib.llama_context_default_params()
+        params.n_ctx = size
+        params.n_batch = min(self._n_batch, size)
+        params.n_ubatch = min(self._n_batch, size)
+        params.n_seq_max = 1
+        params.n_threads = info.threads
+        params.n_threads_batch = info.threads
+        params.flash_attn_type = _FLASH[info.flash_attn]
+        params.no_perf = True
+        ctx = lib.llama_init_from_model(self.model.ptr, params)
+        if not ctx:
+            raise RuntimeFailure(
+                f"llama.cpp could not create a context of {size} tokens: {runtime.recent_errors()}",
+                hint="a smaller request or fewer GPU layers (--gpu-layers) needs less memory",
+            )
+        self._ctx = ctx
+        self.n_ctx = size
+        self._batch = lib.llama_batch_init(params.n_batch, 0, 1)
+        self._batch_cap = params.n_batch
+        self.tokens = []
+        self._logits = None
+
+    def _free_context(self) -> None:
+        if self._batch is not None:
+            self._lib.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx is not None:
+            self._lib.llama_free(self._ctx)
+            self._ctx = None
+        self.tokens = []
+        self._logits = None
+
+    def close(self) -> None:
+        for grammar in self._grammars.values():
+            grammar.close()
+        self._grammars.clear()
+        self._free_context()
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    def _decode(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` after the cached ones; keep the logits of the last one."""
+        lib, batch = self._lib, self._batch
+        for start in range(0, len(tokens), self._batch_cap):
+            chunk = tokens[start : start + self._batch_cap]
+            base = len(self.tokens)
+            for i, token in enumerate(chunk):
+                batch.token[i] = token
+                batch.pos[i] = base + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = 0
+            batch.logits[len(chunk) - 1] = 1
+            batch.n_tokens = len(chunk)
+            rc = lib.llama_decode(self._ctx, batch)
+            if rc != 0:
+                self._logits = None
+                raise RuntimeFailure(
+                    f"llama_decode failed (code {rc}) at position {base}: {runtime.recent_errors()}",
+                    hint="the context may be full or memory short; try a shorter input",
+                )
+            self.tokens.extend(chunk)
+        pointer = lib.llama_get_logits_ith(self._ctx, -1)
+        if not pointer:
+            raise RuntimeFailure("llama.cpp returned no logits after a decode")
+        self._logits = np.ctypeslib.as_array(pointer, shape=(self.model.n_vocab,)).copy()
+
+    def truncate(self, n: int) -> None:
+        """Forget cached tokens from position ``n`` on."""
+        if n < len(self.tokens):
+            mem = self._lib.llama_get_memory(self._ctx)
+            if not self._lib.llama_memory_seq_rm(mem, 0, n, -1):
+                self._lib.llama_memory_clear(mem, True)
+                n = 0
+            del self.tokens[n:]
+            self._logits = None
+
+    def feed(self, tokens: list[int]) -> int:
+        """Make the cache hold exactly ``tokens``, reusing their longest cached prefix.
+
+        Returns how many tokens were reused. At least the last token is evaluated, so that its
+        logits are fresh.
+        """
+        common = 0
+        limit = min(len(tokens), len(self.tokens)) - 0
+        while common < limit and tokens[common] == self.tokens[common]:
+            common += 1
+        common = min(common, len(tokens) - 1)
+        self.truncate(common)
+        self._decode(tokens[common:])
+        return common
+
+    def append(self, tokens: list[int]) -> None:
+        if tokens:
+            self._decode(tokens)
+
+    def logits(self) -> np.ndarray:
+        """Logits for the token after the cached ones (re-evaluating the last token if needed)."""
+        if self._logits is None:
+            if not self.tokens:
+                raise RuntimeFailure("no tokens have been evaluated yet")
+            last = self.tokens[-1]
+            self.truncate(len(self.tokens) - 1)
+            self._decode([last])
+        return self._logits
+
+    # -- plans -----------------------------------------------------------------------------
+
+    def budget(self, plan: Plan) -> int:
+        """Tokens the steps of ``plan`` may add after its prompt, at most."""
+        total = 0
+        for step in plan.steps:
+            if isinstance(step, Append):
+                total += len(self.model.tokenize(step.text))
+            elif isinstance(step, Generate):
+                total += step.max_tokens + len(self.model.tokenize(step.close))
+            elif isinstance(step, ReadLabels):
+                total += max(len(self.model.tokenize(label + step.terminator)) for label in step.labels) + 1
+        return total
+
+    def run(self, plan: Plan, *, seed: int = 0) -> Outcome:
+        outcome = Outcome()
+        started = time.perf_counter()
+        prompt = self.model.prompt_tokens(plan.prompt)
+        self.reserve(len(prompt) + self.budget(plan))
+        outcome.n_ctx = self.n_ctx
+        outcome.prompt_tokens = len(prompt)
+        outcome.reused_tokens = self.feed(prompt)
+        outcome.timings["prompt_s"] = time.perf_counter() - started
+        rng = np.random.default_rng(seed)
+        tail = plan.prompt[-64:]
+        for step in plan.steps:
+            if isinstance(step, Append):
+                self.append(self.model.tokenize(step.text))
+                tail = (tail + step.text)[-64:]
+            elif isinstance(step, Generate):
+                t0 = time.perf_counter()
+                text = self._generate(step, rng, outcome)
+                outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
+                outcome.texts[step.name] = text
+                tail = (tail + text)[-64:]
+            elif isinstance(step, ReadLabels):
+                t0 = time.perf_counter()
+                outcome.labels[step.name] = self._read_labels(step, tail)
+                outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
+        outcome.timings["total_s"] = time.perf_counter() - started
+        return outcome
+
+    # -- generation ------------------------------------------------------------------------
+
+    def grammar(self, gbnf: str) -> Grammar:
+        """The compiled grammar for ``gbnf`` (compiled once per model, reset per use)."""
+        grammar = self._grammars.get(gbnf)
+        if grammar is None:
+            grammar = self._grammars[gbnf] = Grammar(self.model, gbnf)
+        return grammar
+
+    def _generate(self, step: Generate, rng: np.random.Generator, outcome: Outcome) -> str:
+        grammar = None
+        if step.grammar:
+            grammar = self.grammar(step.grammar)
+            grammar.reset()
+        stops = [s.encode("utf-8") for s in step.stop]
+        out = bytearray()
+        stopped = False
+        n = 0
+        for n in range(1, step.max_tokens + 1):
+            logits = self.logits()
+            token = sampling.sample(logits, step.sampling, rng)
+            if grammar is not None and not grammar.allows(token):
+                masked = grammar.mask(logits)
+                if not np.isfinite(masked).any():
+                    raise GrammarError("the grammar allows no token here (dead end)",
+                                       hint="this is a bug in a judge format's grammar; please report it")
+                token = sampling.sample(masked, step.sampling, rng)
+            if self.model.is_eog(token):
+                stopped = True
+                n -= 1
+                break
+            if grammar is not None:
+                grammar.accept(token)
+            self.append([token])
+            out += self.model.piece(token)
+            hit = next((s for s in stops if s in out[-(len(s) + 64):]), None)
+            if hit is not None:
+                cut = out.rfind(hit)
+                del out[cut:]
+                stopped = True
+                break
+        outcome.generated_tokens += n
+        if step.think:
+            outcome.think_tokens += n
+        outcome.exhausted[step.name] = not stopped
+        if not stopped and step.close:
+            self.append(self.model.tokenize(step.close))
+        return out.decode("utf-8", errors="replace")
+
+    # -- labels ----------------------------------------------------------------------------
+
+    def label_paths(self, labels: tuple[str, ...], context: str, terminator: str = "") -> dict[str, list[int]]:
+        """Each label's tokens as they would follow ``context`` (BPE merges across the boundary
+        are avoided by tokenizing context + label and keeping what comes after the context)."""
+        base = self.model.tokenize(context)
+
+        def path(text: str) -> list[int]:
+            full = self.model.tokenize(context + text)
+            if full[: len(base)] == base and len(full) > len(base):
+                return full[len(base):]
+            return self.model.tokenize(text)
+
+        paths = {label: path(label) for label in labels}
+        if _has_prefix_conflict(paths) and terminator:
+            paths = {label: path(label + terminator) for label in labels}
+        if _has_prefix_conflict(paths):
+            raise GrammarError(f"labels {labels} cannot be told apart by their tokens",
+                               hint="give ReadLabels a terminator that follows every label")
+        return paths
+
+    def _read_labels(self, step: ReadLabels, context: str) -> LabelRead:
+        paths = self.label_paths(step.labels, context, step.terminator)
+        start = len(self.tokens)
+        logits = self.logits()
+        shared = _common_prefix(list(paths.values()))
+        shared_logp = 0.0
+        for token in shared:
+            shared_logp += float(sampling.log_softmax(logits)[token])
+            self.append([token])
+            logits = self._logits
+        scores = self._diverge({k: v[len(shared):] for k, v in paths.items()}, logits)
+        self.truncate(start)
+        values = np.array([scores[label] for label in step.labels])
+        peak = values.max()
+        if not np.isfinite(peak):
+            probs = np.full(len(values), 1.0 / len(values))
+            mass = 0.0
+        else:
+            weights = np.exp(values - peak)
+            probs = weights / weights.sum()
+            mass = float(np.exp(shared_logp + peak) * weights.sum())
+        return LabelRead({label: float(p) for label, p in zip(step.labels, probs)}, min(mass, 1.0))
+
+    def _diverge(self, suffixes: dict[str, list[int]], logits: np.ndarray) -> dict[str, float]:
+        logp = sampling.log_softmax(logits)
+        groups: dict[int, list[str]] = {}
+        for label, path in suffixes.items():
+            groups.setdefault(path[0], []).append(label)
+        scores = {}
+        for token, members in groups.items():
+            if len(members) == 1:
+                scores[members[0]] = float(logp[token])
+                continue
+            rest = {label: suffixes[label][1:] for label in members}
+            forced = _common_prefix(list(rest.values()))
+            mark = len(self.tokens)
+            self.append([token, *forced])
+            inner = self._diverge({k: v[len(forced):] for k, v in rest.items()}, self._logits)
+            self.truncate(mark)
+            for label in members:
+                scores[label] = float(logp[token]) + inner[label]
+        return scores
+
+
+def _common_prefix(paths: list[list[int]]) -> list[int]:
+    if not paths:
+        return []
+    n = min(len(p) for p in paths)
+    i = 0
+    while i < n and all(p[i] == paths[0][i] for p in paths):
+        i += 1
+    return paths[0][:i]
+
+
+def _has_prefix_conflict(paths: dict[str, list[int]]) -> bool:
+    values = list(paths.values())
+    for i, a in enumerate(values):
+        for j, b in enumerate(values):
+            if i != j and len(a) <= len(b) and b[: len(a)] == a:
+                return True
+    return False

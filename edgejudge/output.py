@@ -1,0 +1,72 @@
+"""stdout is for data, stderr for people.
+
+C code inside llama.cpp (and any library) may print to file descriptor 1 behind Python's back.
+:func:`data_writer` takes file descriptor 1 for edgejudge's records and points descriptor 1 at
+stderr, so whatever else writes "to stdout" lands on stderr and the data stream stays pure. When
+stdout is not a real file descriptor (tests with click's CliRunner), records go to ``sys.stdout``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import orjson
+
+_writer = None
+
+
+class DataWriter:
+    """Writes JSON records, one per line, flushed as they are written."""
+
+    def __init__(self, binary, text=None):
+        self._binary = binary
+        self._text = text
+
+    def record(self, obj, *, pretty: bool = False) -> None:
+        option = orjson.OPT_INDENT_2 if pretty else 0
+        data = orjson.dumps(obj, option=option | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        self.raw(data)
+
+    def raw(self, data: bytes) -> None:
+        if self._binary is not None:
+            self._binary.write(data)
+            self._binary.flush()
+        else:
+            self._text.write(data.decode("utf-8"))
+            self._text.flush()
+
+    def text(self, line: str) -> None:
+        self.raw(line.encode("utf-8") + (b"" if line.endswith("\n") else b"\n"))
+
+    def isatty(self) -> bool:
+        stream = self._binary if self._binary is not None else self._text
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+
+def data_writer() -> DataWriter:
+    """The process's data stream (created once; see the module docstring)."""
+    global _writer
+    if _writer is not None:
+        return _writer
+    try:
+        real = sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if not real:
+        # Not cached: a test harness swaps sys.stdout between invocations.
+        return DataWriter(getattr(sys.stdout, "buffer", None), sys.stdout)
+    sys.stdout.flush()
+    data_fd = os.dup(1)
+    os.dup2(2, 1)
+    _writer = DataWriter(os.fdopen(data_fd, "wb", buffering=0))
+    return _writer
+
+
+def warn(message: str) -> None:
+    """A line for people, on stderr."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()

@@ -1,0 +1,89 @@
+"""What the engine must do for one item, and what it found.
+
+A :class:`Plan` is the rendered prompt followed by steps that append fixed text, generate text
+(free, or under a grammar, within a token budget) or read a label distribution. Formats build
+plans; the engine runs them without knowing which judge they come from; verdicts are made from
+the :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgejudge.registry import Sampling
+
+
+@dataclass(frozen=True)
+class Append:
+    """Feed fixed text (a verdict prefix, a closing tag) after what came before."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Generate:
+    """Generate up to ``max_tokens`` tokens, stopping at any of ``stop`` or at the end of ``grammar``.
+
+    When the budget runs out, ``close`` is fed so that what follows stays well formed (the closing
+    ``</think>`` of a reasoning block, the quote of a JSON string).
+    """
+
+    name: str
+    max_tokens: int
+    grammar: str | None = None
+    stop: tuple[str, ...] = ()
+    close: str = ""
+    sampling: Sampling = field(default_factory=Sampling)
+    think: bool = False
+
+
+@dataclass(frozen=True)
+class ReadLabels:
+    """Read the probabilities of ``labels`` as the next text, at the tokens where they diverge.
+
+    ``terminator`` is the text that follows a label (a closing quote); it is used only to tell
+    apart labels where one is a prefix of another ("1" and "10").
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    terminator: str = ""
+
+
+Step = Append | Generate | ReadLabels
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A prompt and the steps to run after it; ``prefix`` is the part shared with other items."""
+
+    prompt: str
+    steps: tuple[Step, ...]
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class LabelRead:
+    """Label probabilities renormalised over the label set, and the mass the set held."""
+
+    probabilities: dict[str, float]
+    mass: float
+
+    @property
+    def best(self) -> str:
+        return max(self.probabilities, key=self.probabilities.__getitem__)
+
+
+@dataclass
+class Outcome:
+    """What the engine produced for one plan."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, LabelRead] = field(default_factory=dict)
+    exhausted: dict[str, bool] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    generated_tokens: int = 0
+    think_tokens: int = 0
+    n_ctx: int = 0
+    timings: dict[str, float] = field(default_factory=dict)

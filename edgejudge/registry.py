@@ -1,0 +1,177 @@
+"""The registry of supported judges: ``models.toml``, validated into frozen dataclasses.
+
+The file ships inside the package (``edgejudge/models.toml``; the checkout's top-level
+``models.toml`` is a link to it), so a pip-installed edgejudge knows every judge with no checkout.
+``EDGEJUDGE_REGISTRY`` points at another file, for testing a registry change.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from edgejudge import tables
+from edgejudge.errors import ModelNotFound, RegistryError
+
+FAMILIES = ("generic", "mr3", "rubricrm-rubric", "rubricrm", "refiner", "rmr1")
+ARCHITECTURES = ("llama", "qwen2", "qwen3", "gemma3")
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+QUANT_RE = re.compile(r"^[A-Za-z0-9_]{1,16}$")
+SOURCE_RE = re.compile(r"^(pypi:[A-Za-z0-9._-]+|hf:[A-Za-z0-9._-]+/[A-Za-z0-9._-]+|convert)$")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Recommended sampler settings for the model's free text (reasoning, explanations)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+
+    def __post_init__(self):
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or not 0 <= self.min_p < 1:
+            raise ValueError("temperature >= 0, 0 < top_p <= 1, top_k >= 0 and 0 <= min_p < 1 are required")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One GGUF variant (a quantization) of a model, and where it comes from."""
+
+    filename: str
+    source: str
+    sha256: str | None = None
+    size: int | None = None
+
+    def __post_init__(self):
+        if not SOURCE_RE.match(self.source):
+            raise ValueError(f"source {self.source!r} must be 'pypi:DIST', 'hf:ORG/REPO' or 'convert'")
+        if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError("sha256 must be 64 lower-case hex digits")
+        if "/" in self.filename or "\\" in self.filename or self.filename.startswith("."):
+            raise ValueError(f"filename {self.filename!r} must be a plain file name")
+
+    @property
+    def kind(self) -> str:
+        return self.source.partition(":")[0]
+
+    @property
+    def origin(self) -> str:
+        return self.source.partition(":")[2]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A supported judge: where it comes from, how it judges, and its known files."""
+
+    id: str
+    name: str
+    repo: str
+    architecture: str
+    family: str
+    tasks: tuple[str, ...]
+    pre_tokenizer: str
+    context_length: int
+    license: str
+    default_quant: str
+    files: Mapping[str, ModelFile]
+    revision: str | None = None
+    description: str = ""
+    params: str = ""
+    think_budget: int = 0
+    sampling: Sampling = field(default_factory=Sampling)
+
+    def __post_init__(self):
+        if not ID_RE.match(self.id):
+            raise ValueError(f"id {self.id!r} must be lower-case letters, digits, '.', '_' or '-'")
+        if self.family not in FAMILIES:
+            raise ValueError(f"family {self.family!r} is not one of {', '.join(FAMILIES)}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture {self.architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+        if self.default_quant not in self.files:
+            raise ValueError(f"default_quant {self.default_quant!r} has no entry under files")
+        for quant in self.files:
+            if not QUANT_RE.match(quant):
+                raise ValueError(f"quant name {quant!r} must be letters, digits and '_'")
+        if self.context_length < 128 or self.think_budget < 0:
+            raise ValueError("context_length must be >= 128 and think_budget >= 0")
+
+    def file(self, quant: str | None) -> ModelFile:
+        quant = quant or self.default_quant
+        for name, spec in self.files.items():
+            if name.lower() == quant.lower():
+                return spec
+        raise ModelNotFound(
+            f"{self.id} has no quant {quant!r}",
+            hint=f"choose one of {', '.join(self.files)} (edgejudge models lists them)",
+        )
+
+    def quant_name(self, quant: str | None) -> str:
+        wanted = (quant or self.default_quant).lower()
+        return next(name for name in self.files if name.lower() == wanted)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Every registered model, by id, and which one runs when ``-m`` is not given."""
+
+    default_model: str
+    models: Mapping[str, ModelSpec]
+    schema: int = 1
+    path: str = ""
+
+    def get(self, model_id: str) -> ModelSpec:
+        try:
+            return self.models[model_id]
+        except KeyError:
+            known = ", ".join(sorted(self.models))
+            raise ModelNotFound(
+                f"unknown model {model_id!r}",
+                hint=f"use a registered id ({known}), ID:QUANT, or a path to a .gguf file",
+            ) from None
+
+
+def parse(text: str, source: str) -> Registry:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{source}: not valid TOML: {exc}", hint=f"fix the syntax of {source}") from None
+    models_table = data.get("models")
+    if not isinstance(models_table, Mapping):
+        raise RegistryError(f"{source}: models: required table is missing", hint="add [models.ID] tables")
+    models = {}
+    for model_id, table in models_table.items():
+        models[model_id] = tables.load(ModelSpec, table, f"models.{model_id}", source, extra={"id": model_id})
+    registry = tables.load(
+        Registry, {k: v for k, v in data.items() if k != "models"}, "", source,
+        extra={"models": models, "path": source},
+    )
+    if registry.schema != 1:
+        raise RegistryError(f"{source}: schema: version {registry.schema} is not supported (expected 1)")
+    if registry.default_model not in models:
+        raise RegistryError(f"{source}: default_model: {registry.default_model!r} is not a model in this file")
+    return registry
+
+
+@functools.cache
+def _load_cached(path: str | None) -> Registry:
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RegistryError(f"cannot read the registry {path}: {exc.strerror}",
+                                hint="unset EDGEJUDGE_REGISTRY or point it at a models.toml") from None
+        return parse(text, path)
+    text = resources.files("edgejudge").joinpath("models.toml").read_text(encoding="utf-8")
+    return parse(text, "models.toml")
+
+
+def load() -> Registry:
+    """The registry in use: ``$EDGEJUDGE_REGISTRY`` or the packaged ``models.toml``."""
+    return _load_cached(os.environ.get("EDGEJUDGE_REGISTRY") or None)

@@ -1,0 +1,249 @@
+"""llama.cpp, owned: the one place that loads llama-cpp-python and decides every setting.
+
+Defaults are chosen for a judge, not for a chat demo:
+
+* weight repacking ("extra buffer types") is off on CPUs that advertise AMX, where the AMX
+  repacking path of the pinned llama.cpp crashes the process (see ``hardware.decide_extra_bufts``);
+* threads come from the CPU affinity mask and the cgroup quota, not ``os.cpu_count()``;
+* every layer is offloaded where the build supports GPU offload (CUDA, Metal), none otherwise;
+  flash attention is left to llama.cpp's "auto", which enables it where the backend supports it;
+* llama.cpp's log lines go through a callback: never to stdout, to stderr only with ``verbose``,
+  and the last ones are kept to explain a failure.
+
+``llama_cpp`` is imported lazily, on the first model load, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edgejudge import hardware
+from edgejudge.errors import ModelFileError, RuntimeFailure, UsageError
+
+_lock = threading.Lock()
+_llama = None  # the llama_cpp module, once imported
+_log_tail: collections.deque[str] = collections.deque(maxlen=40)
+_log_state = {"verbose": False, "callback": None, "partial": ""}
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """What a user may set; None means "choose for me"."""
+
+    threads: int | None = None
+    gpu_layers: int | None = None
+    extra_bufts: bool | None = None
+    flash_attn: str = "auto"
+    verbose: bool = False
+
+    def __post_init__(self):
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"threads must be at least 1, got {self.threads}")
+        if self.flash_attn not in ("auto", "on", "off"):
+            raise UsageError(f"flash attention must be auto, on or off, got {self.flash_attn!r}")
+
+    @classmethod
+    def from_env(cls, **overrides) -> RuntimeSettings:
+        """Settings from ``EDGEJUDGE_*`` variables, with explicit values (not None) on top."""
+        threads = os.environ.get("EDGEJUDGE_THREADS")
+        gpu = os.environ.get("EDGEJUDGE_GPU_LAYERS")
+        try:
+            values = {
+                "threads": int(threads) if threads else None,
+                "gpu_layers": int(gpu) if gpu else None,
+            }
+        except ValueError:
+            raise UsageError("EDGEJUDGE_THREADS and EDGEJUDGE_GPU_LAYERS must be integers") from None
+        values["extra_bufts"] = hardware.env_flag("EDGEJUDGE_EXTRA_BUFTS")
+        values["flash_attn"] = os.environ.get("EDGEJUDGE_FLASH_ATTN", "auto")
+        values["verbose"] = bool(hardware.env_flag("EDGEJUDGE_VERBOSE"))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What was chosen, and why: shown by ``doctor`` and recorded with every verdict."""
+
+    llama_cpp_python: str
+    llama_cpp: str
+    system_info: str
+    threads: int
+    threads_reason: str
+    gpu_offload: bool
+    gpu_layers: int
+    extra_bufts: bool
+    extra_bufts_reason: str
+    flash_attn: str
+    cpu_flags: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def llama():
+    """The ``llama_cpp`` module, imported once, with our log callback and the backend initialised."""
+    global _llama
+    if _llama is not None:
+        return _llama
+    with _lock:
+        if _llama is None:
+            import llama_cpp
+
+            callback = llama_cpp.llama_log_callback(_on_log)
+            _log_state["callback"] = callback  # ctypes callbacks must outlive their registration
+            llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+            llama_cpp.llama_backend_init()
+            _llama = llama_cpp
+    return _llama
+
+
+def _on_log(level: int, text: bytes, _user_data) -> None:
+    # Runs on llama.cpp's threads: no exceptions may escape into C.
+    try:
+        message = text.decode("utf-8", errors="replace")
+        line = _log_state["partial"] + message
+        if not line.endswith("\n"):
+            _log_state["partial"] = line
+            return
+        _log_state["partial"] = ""
+        if level >= 3 or "error" in line.lower() or "failed" in line.lower():
+            _log_tail.append(line.rstrip())
+        if _log_state["verbose"]:
+            sys.stderr.write(line)
+    except Exception:  # noqa: BLE001 - see above
+        pass
+
+
+def set_verbose(verbose: bool) -> None:
+    _log_state["verbose"] = verbose
+
+
+def recent_errors(n: int = 5) -> str:
+    """The last warning/error lines llama.cpp logged, to explain a failure."""
+    return " | ".join(list(_log_tail)[-n:])
+
+
+def resolve(settings: RuntimeSettings) -> RuntimeInfo:
+    """Decide every llama.cpp setting for this machine (imports llama_cpp)."""
+    lib = llama()
+    set_verbose(settings.verbose)
+    system_info = lib.llama_print_system_info().decode("utf-8", errors="replace").strip()
+    flags = hardware.cpu_flags()
+    if settings.threads is not None:
+        threads, threads_reason = settings.threads, "set by the user"
+    else:
+        threads = hardware.usable_threads()
+        quota = hardware.cgroup_cpu_limit()
+        threads_reason = f"{hardware.affinity_cpus()} CPUs in the affinity mask" + (
+            f", cgroup quota {quota:g} CPUs" if quota is not None else ", no cgroup quota"
+        )
+    offload = bool(lib.llama_supports_gpu_offload())
+    gpu_layers = settings.gpu_layers if settings.gpu_layers is not None else (-1 if offload else 0)
+    bufts = hardware.decide_extra_bufts(flags, system_info, settings.extra_bufts)
+    return RuntimeInfo(
+        llama_cpp_python=getattr(lib, "__version__", "unknown"),
+        llama_cpp=lib.llama_version().decode(),
+        system_info=system_info,
+        threads=threads,
+        threads_reason=threads_reason,
+        gpu_offload=offload,
+        gpu_layers=gpu_layers,
+        extra_bufts=bufts.enabled,
+        extra_bufts_reason=bufts.reason,
+        flash_attn=settings.flash_attn,
+        cpu_flags=tuple(sorted(f for f in flags if f in hardware.NOTABLE_FLAGS)),
+    )
+
+
+class LoadedModel:
+    """A GGUF model loaded into llama.cpp, with its vocabulary and tokenizer."""
+
+    def __init__(self, path: Path, info: RuntimeInfo):
+        lib = llama()
+        self.path = Path(path)
+        self.info = info
+        params = lib.llama_model_default_params()
+        params.n_gpu_layers = info.gpu_layers
+        params.use_extra_bufts = info.extra_bufts
+        _log_tail.clear()
+        self._ptr = lib.llama_model_load_from_file(os.fsencode(self.path), params)
+        if not self._ptr:
+            raise ModelFileError(
+                f"llama.cpp could not load {self.path}: {recent_errors() or 'no reason given'}",
+                hint="check that the file is a complete GGUF of a supported architecture "
+                "(edgejudge verify checks registered models)",
+            )
+        self._lib = lib
+        self.vocab = lib.llama_model_get_vocab(self._ptr)
+        self.n_vocab = lib.llama_vocab_n_tokens(self.vocab)
+        self.n_ctx_train = lib.llama_model_n_ctx_train(self._ptr)
+        self.bos = lib.llama_vocab_bos(self.vocab)
+        self.eos = lib.llama_vocab_eos(self.vocab)
+        self.add_bos = bool(lib.llama_vocab_get_add_bos(self.vocab))
+        self._pieces: dict[int, bytes] = {}
+
+    @property
+    def ptr(self):
+        if not self._ptr:
+            raise RuntimeFailure("the model was closed", hint="load it again")
+        return self._ptr
+
+    def meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = self._lib.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace") if n >= 0 else None
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        """Tokens of ``text``, parsing special tokens (``<|im_start|>``) and adding no BOS."""
+        data = text.encode("utf-8")
+        cap = len(data) + 16
+        buf = (self._lib.llama_token * cap)()
+        n = self._lib.llama_tokenize(self.vocab, data, len(data), buf, cap, False, special)
+        if n < 0:
+            cap = -n
+            buf = (self._lib.llama_token * cap)()
+            n = self._lib.llama_tokenize(self.vocab, data, len(data), buf, cap, False, special)
+        if n < 0:
+            raise RuntimeFailure(f"llama.cpp could not tokenize a text of {len(data)} bytes")
+        return list(buf[:n])
+
+    def prompt_tokens(self, text: str) -> list[int]:
+        """Tokens of a whole prompt: exactly one BOS where the model wants one."""
+        tokens = self.tokenize(text)
+        if self.add_bos and self.bos >= 0 and (not tokens or tokens[0] != self.bos):
+            tokens.insert(0, self.bos)
+        return tokens
+
+    def is_eog(self, token: int) -> bool:
+        """True for tokens that end a generation (EOS, EOT, ``<|im_end|>`` …)."""
+        return bool(self._lib.llama_vocab_is_eog(self.vocab, token))
+
+    def piece(self, token: int) -> bytes:
+        cached = self._pieces.get(token)
+        if cached is None:
+            buf = ctypes.create_string_buffer(256)
+            n = self._lib.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, True)
+            cached = buf.raw[: max(n, 0)]
+            self._pieces[token] = cached
+        return cached
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        if self._ptr:
+            self._lib.llama_model_free(self._ptr)
+            self._ptr = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
