@@ -180,7 +180,7 @@ class Engine:
     def run(self, plan: Plan, *, seed: int = 0) -> Outcome:
         outcome = Outcome()
         started = time.perf_counter()
-        prompt = self.model.prompt_tokens(plan.prompt)
+        prompt = self.model.prompt_tokens(plan.segments)
         self.reserve(len(prompt) + self.budget(plan))
         outcome.n_ctx = self.n_ctx
         outcome.prompt_tokens = len(prompt)

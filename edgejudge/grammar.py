@@ -39,6 +39,21 @@ def literal(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def sentences_body(max_sentences: int = 2) -> str:
+    """A grammar for one to ``max_sentences`` sentences inside a JSON string, closed by its quote.
+
+    A sentence ends with ``.``, ``!`` or ``?`` that is not followed by a letter or digit (so "3.5"
+    and "e.g" stay inside a sentence). Capping the sentence count keeps a small model's greedy
+    explanation from looping until its token budget runs out.
+    """
+    more = ' (" " sentence)?' * (max_sentences - 1)
+    return (
+        f'root ::= sentence{more} "\\""\n'
+        'sentence ::= chunk+ [.!?]\n'
+        'chunk ::= [^"\\\\\\x00-\\x1f.!?] | [.!?] [0-9A-Za-z]\n'
+    )
+
+
 def json_string_body(min_chars: int = 1) -> str:
     """A grammar for the body of a JSON string, closed by its quote.
 

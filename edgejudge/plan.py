@@ -8,6 +8,7 @@ the :class:`Outcome`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from edgejudge.registry import Sampling
@@ -53,13 +54,50 @@ class ReadLabels:
 Step = Append | Generate | ReadLabels
 
 
+Segment = tuple[str, bool]  # (text, is_user_data)
+
+
 @dataclass(frozen=True)
 class Plan:
-    """A prompt and the steps to run after it; ``prefix`` is the part shared with other items."""
+    """A prompt, as segments of template text and user data, and the steps to run after it.
 
-    prompt: str
+    User data is kept apart so that a response containing ``<|im_end|>`` is read as text, never
+    as the control token that would end the judge's turn (see ``LoadedModel.prompt_tokens``).
+    """
+
+    segments: tuple[Segment, ...]
     steps: tuple[Step, ...]
-    prefix: str = ""
+
+    @property
+    def prompt(self) -> str:
+        return "".join(text for text, _ in self.segments)
+
+    @property
+    def prefix(self) -> str:
+        """The text before the first user data: the part items of one format share."""
+        head = []
+        for text, is_data in self.segments:
+            if is_data:
+                break
+            head.append(text)
+        return "".join(head)
+
+
+def slot(name: str) -> str:
+    """A placeholder for user data in a prompt frame (private-use characters: never in a template)."""
+    return f"\ue000{name}\ue001"
+
+
+def fill(frame: str, values: dict[str, str]) -> tuple[Segment, ...]:
+    """Split a rendered ``frame`` at its slots and put the user data in, as data segments."""
+    parts = re.split("\ue000([^\ue001]*)\ue001", frame)
+    segments: list[Segment] = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            segments.append((values[part], True))
+        elif part:
+            segments.append((part, False))
+    return tuple(segments)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import os
+import re
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
@@ -188,6 +189,7 @@ class LoadedModel:
         self.eos = lib.llama_vocab_eos(self.vocab)
         self.add_bos = bool(lib.llama_vocab_get_add_bos(self.vocab))
         self._pieces: dict[int, bytes] = {}
+        self._controls = None
 
     @property
     def ptr(self):
@@ -214,11 +216,57 @@ class LoadedModel:
             raise RuntimeFailure(f"llama.cpp could not tokenize a text of {len(data)} bytes")
         return list(buf[:n])
 
-    def prompt_tokens(self, text: str) -> list[int]:
-        """Tokens of a whole prompt: exactly one BOS where the model wants one."""
-        tokens = self.tokenize(text)
+    def prompt_tokens(self, segments) -> list[int]:
+        """Tokens of a prompt given as (text, is_user_data) segments, with exactly one BOS where
+        the model wants one.
+
+        The whole text is tokenized at once with special tokens parsed, as the judges' authors did,
+        unless user data holds the text of a control token (``<|im_end|>``): then that data is
+        tokenized as plain text, so a response cannot end the judge's turn or forge its verdict.
+        """
+        text = "".join(t for t, _ in segments)
+        if any(is_data and self._has_control_text(t) for t, is_data in segments):
+            tokens = self._tokens_with_inert_data(segments)
+        else:
+            tokens = self.tokenize(text, special=True)
         if self.add_bos and self.bos >= 0 and (not tokens or tokens[0] != self.bos):
             tokens.insert(0, self.bos)
+        return tokens
+
+    def _has_control_text(self, text: str) -> bool:
+        return bool(text) and self.tokenize(text, special=True) != self.tokenize(text, special=False)
+
+    def _control_pattern(self):
+        if self._controls is None:
+            lib, control = self._lib, self._lib.LLAMA_TOKEN_ATTR_CONTROL
+            texts = {}
+            for token in range(self.n_vocab):
+                if lib.llama_vocab_get_attr(self.vocab, token) & control:
+                    piece = self.piece(token).decode("utf-8", "replace")
+                    if piece:
+                        texts[piece] = token
+            # Longest first, as llama.cpp partitions special tokens.
+            alternatives = sorted(texts, key=len, reverse=True)
+            pattern = re.compile("|".join(re.escape(t) for t in alternatives)) if alternatives else None
+            self._controls = (pattern, texts)
+        return self._controls
+
+    def _tokens_with_inert_data(self, segments) -> list[int]:
+        pattern, ids = self._control_pattern()
+        runs: list[str | int] = [""]
+        for text, is_data in segments:
+            pieces = [text] if is_data or pattern is None else pattern.split(text)
+            controls = [] if is_data or pattern is None else pattern.findall(text)
+            for i, piece in enumerate(pieces):
+                if isinstance(runs[-1], str):
+                    runs[-1] += piece
+                else:
+                    runs.append(piece)
+                if i < len(controls):
+                    runs.append(ids[controls[i]])
+        tokens: list[int] = []
+        for run in runs:
+            tokens.extend(self.tokenize(run, special=False) if isinstance(run, str) else [run])
         return tokens
 
     def is_eog(self, token: int) -> bool:

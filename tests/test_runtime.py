@@ -1,0 +1,80 @@
+"""The llama.cpp runtime: safe defaults, quiet logs, clear errors instead of crashes."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes
+from edgejudge import hardware, runtime
+from edgejudge.errors import ModelFileError, UsageError
+
+
+def test_settings_validate_and_read_the_environment(monkeypatch):
+    with pytest.raises(UsageError):
+        runtime.RuntimeSettings(threads=0)
+    with pytest.raises(UsageError):
+        runtime.RuntimeSettings(flash_attn="sometimes")
+    monkeypatch.setenv("EDGEJUDGE_THREADS", "3")
+    monkeypatch.setenv("EDGEJUDGE_EXTRA_BUFTS", "0")
+    settings = runtime.RuntimeSettings.from_env(threads=None, verbose=None)
+    assert settings.threads == 3 and settings.extra_bufts is False
+    assert runtime.RuntimeSettings.from_env(threads=5).threads == 5
+    monkeypatch.setenv("EDGEJUDGE_THREADS", "many")
+    with pytest.raises(UsageError):
+        runtime.RuntimeSettings.from_env()
+
+
+def test_resolved_settings_follow_the_machine():
+    info = runtime.resolve(runtime.RuntimeSettings())
+    assert info.threads == hardware.usable_threads()
+    assert info.gpu_layers == (-1 if info.gpu_offload else 0)
+    expected = hardware.decide_extra_bufts(hardware.cpu_flags(), info.system_info, None)
+    assert info.extra_bufts is expected.enabled
+    if set(hardware.cpu_flags()) & set(hardware.AMX_FLAGS) and "AMX" in info.system_info:
+        assert info.extra_bufts is False
+
+
+@pytest.mark.model
+def test_first_decode_with_default_settings_does_not_crash(smollm2_path):
+    # On CPUs that advertise AMX, llama.cpp's default (extra buffer types on) segfaults on the
+    # first decode of this Q4_1 model. A subprocess, so that a crash fails this test instead of
+    # killing the test run; default settings, as a user gets them.
+    code = (
+        "from edgejudge import Judge\n"
+        "j = Judge.load('smollm2-135m')\n"
+        "v = j.pairwise('Which is larger, 7 or 9?', '9', '7', explain=False)\n"
+        "print(v.verdict, j.info.extra_bufts)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr.decode()[-2000:]}"
+    verdict, extra_bufts = proc.stdout.decode().split()
+    assert verdict in ("A", "B")
+    if set(hardware.cpu_flags()) & set(hardware.AMX_FLAGS):
+        assert extra_bufts == "False"
+
+
+@pytest.mark.model
+def test_llama_cpp_logs_never_reach_stdout(smollm2_path):
+    code = (
+        "from edgejudge import runtime\n"
+        "info = runtime.resolve(runtime.RuntimeSettings(verbose=True))\n"
+        f"m = runtime.LoadedModel({str(smollm2_path)!r}, info)\n"
+        "from edgejudge.engine import Engine\n"
+        "e = Engine(m); e.reserve(64); e.feed(m.tokenize('Hello there'))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout == b""
+    assert b"llama_model_loader" in proc.stderr  # verbose: the log went to stderr instead
+
+
+def test_a_valid_gguf_that_llama_cpp_cannot_load_is_an_error(tmp_path):
+    # Structurally valid (passes our validator) but missing every llama tensor and hparam:
+    # llama.cpp refuses it, and that must surface as ModelFileError, not a crash.
+    path = tmp_path / "hollow.gguf"
+    path.write_bytes(gguf_bytes(VALID_KVS, VALID_TENSORS))
+    info = runtime.resolve(runtime.RuntimeSettings())
+    with pytest.raises(ModelFileError) as err:
+        runtime.LoadedModel(path, info)
+    assert "hollow.gguf" in err.value.message
