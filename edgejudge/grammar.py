@@ -42,15 +42,15 @@ def literal(text: str) -> str:
 def sentences_body(max_sentences: int = 2) -> str:
     """A grammar for one to ``max_sentences`` sentences inside a JSON string, closed by its quote.
 
-    A sentence ends with ``.``, ``!`` or ``?`` that is not followed by a letter or digit (so "3.5"
-    and "e.g" stay inside a sentence). Capping the sentence count keeps a small model's greedy
-    explanation from looping until its token budget runs out.
+    A sentence ends with ``.``, ``!`` or ``?`` unless it is a decimal point or a lower-case letter
+    follows directly (so "3.5", "e.g." and "node.js" stay inside a sentence). Capping the sentence count
+    keeps a small model's greedy explanation from looping until its token budget runs out.
     """
     more = ' (" " sentence)?' * (max_sentences - 1)
     return (
         f'root ::= sentence{more} "\\""\n'
         'sentence ::= chunk+ [.!?]\n'
-        'chunk ::= [^"\\\\\\x00-\\x1f.!?] | [.!?] [0-9A-Za-z]\n'
+        'chunk ::= [^"\\\\\\x00-\\x1f.!?0-9] | [0-9]+ ("." [0-9]+)? | [.!?] [a-z]\n'
     )
 
 

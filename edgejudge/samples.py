@@ -7,6 +7,8 @@ from importlib import resources
 
 import orjson
 
+from edgejudge import registry
+
 
 def load() -> list[dict]:
     text = resources.files("edgejudge").joinpath("samples.jsonl").read_text(encoding="utf-8")
@@ -24,5 +26,9 @@ def run_demo(judge, emit, *, explain: bool = True) -> str:
         agree += result["verdict"] == result["expected"]
         emit(result)
     elapsed = time.perf_counter() - started
-    return (f"{len(records)} sample pairs judged by {judge.resolved.id}:{judge.resolved.quant} in {elapsed:.1f} s; "
-            f"{agree} of {len(records)} verdicts match the expected answer")
+    summary = (f"{len(records)} sample pairs judged by {judge.resolved.id}:{judge.resolved.quant} in {elapsed:.1f} s; "
+               f"{agree} of {len(records)} verdicts match the expected answer")
+    if judge.resolved.spec is not None and judge.resolved.spec.id == registry.load().default_model:
+        summary += (f"\n({judge.resolved.spec.name} is a tiny demo model that shows the pipeline, not a good "
+                    "judge: pass -m with a real judge model for real verdicts)")
+    return summary
