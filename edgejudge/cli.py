@@ -7,6 +7,7 @@ else. Heavy modules (llama_cpp, numpy, gguf) are imported inside the commands th
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -18,6 +19,7 @@ from edgejudge.errors import EdgejudgeError, Interrupted, UsageError
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
+        _setup_logging()
         try:
             return super().invoke(ctx)
         except EdgejudgeError as exc:
@@ -173,6 +175,21 @@ def doctor(as_json, **kwargs):
 def main() -> None:
     """Console entry point."""
     cli(prog_name="edgejudge")
+
+
+class _StderrNotes(logging.Handler):
+    """Library notices (``logging.getLogger("edgejudge")``) as ``edgejudge: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"edgejudge: {record.getMessage()}", err=True)
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("edgejudge")
+    if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
+        logger.addHandler(_StderrNotes())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import logging
 import os
 import re
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 from edgejudge import hardware
 from edgejudge.errors import ModelFileError, RuntimeFailure, UsageError
 
+log = logging.getLogger("edgejudge")
 _lock = threading.Lock()
 _llama = None  # the llama_cpp module, once imported
 _log_tail: collections.deque[str] = collections.deque(maxlen=40)
@@ -148,6 +150,8 @@ def resolve(settings: RuntimeSettings) -> RuntimeInfo:
     offload = bool(lib.llama_supports_gpu_offload())
     gpu_layers = settings.gpu_layers if settings.gpu_layers is not None else (-1 if offload else 0)
     bufts = hardware.decide_extra_bufts(flags, system_info, settings.extra_bufts)
+    if not bufts.enabled and bufts.source == "auto":
+        log.info("weight repacking is off: %s", bufts.reason)
     return RuntimeInfo(
         llama_cpp_python=getattr(lib, "__version__", "unknown"),
         llama_cpp=lib.llama_version().decode(),

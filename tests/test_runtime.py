@@ -78,3 +78,23 @@ def test_a_valid_gguf_that_llama_cpp_cannot_load_is_an_error(tmp_path):
     with pytest.raises(ModelFileError) as err:
         runtime.LoadedModel(path, info)
     assert "hollow.gguf" in err.value.message
+
+
+@pytest.mark.model
+def test_simulated_amx_machine_gets_the_safe_setting_and_says_so(monkeypatch, caplog, smollm2_path):
+    lib = runtime.llama()
+    monkeypatch.setattr(runtime.hardware, "cpu_flags", lambda: frozenset({"avx512f", "amx_tile", "amx_int8"}))
+    monkeypatch.setattr(lib, "llama_print_system_info", lambda: b"CPU : AVX512 = 1 | AMX_INT8 = 1 |")
+    with caplog.at_level("INFO", logger="edgejudge"):
+        info = runtime.resolve(runtime.RuntimeSettings())
+    assert info.extra_bufts is False
+    assert "weight repacking is off" in caplog.text and "amx_tile" in caplog.text
+    model = runtime.LoadedModel(smollm2_path, info)
+    from edgejudge.engine import Engine
+
+    engine = Engine(model)
+    engine.reserve(64)
+    engine.feed(model.tokenize("The safe setting decodes everywhere."))
+    assert engine.logits().shape == (model.n_vocab,)
+    engine.close()
+    model.close()
