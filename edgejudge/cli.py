@@ -189,7 +189,6 @@ def _setup_logging() -> None:
     if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
         logger.addHandler(_StderrNotes())
         logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 if __name__ == "__main__":  # pragma: no cover
