@@ -177,6 +177,10 @@ def main() -> None:
     cli(prog_name="edgejudge")
 
 
+# Commands kept in their own modules register themselves on ``cli`` when imported.
+from edgejudge import cli_convert  # noqa: E402,F401
+
+
 class _StderrNotes(logging.Handler):
     """Library notices (``logging.getLogger("edgejudge")``) as ``edgejudge: ...`` lines on stderr."""
 

@@ -70,3 +70,26 @@ def warn(message: str) -> None:
     """A line for people, on stderr."""
     sys.stderr.write(message.rstrip("\n") + "\n")
     sys.stderr.flush()
+
+
+class Progress:
+    """A one-line progress display on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label: str, *, enabled: bool | None = None):
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._last = -1
+
+    def bytes(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        percent = int(100 * done / total)
+        if percent != self._last:
+            self._last = percent
+            sys.stderr.write(f"\r{self.label}: {percent:3d}% ({done / 2**20:,.0f} / {total / 2**20:,.0f} MiB)")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self._last >= 0:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

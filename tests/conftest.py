@@ -108,3 +108,27 @@ VALID_TENSORS = (("token_embd.weight", (4, 8), 0, 0, 128), ("output_norm.weight"
 @pytest.fixture
 def valid_gguf_bytes():
     return gguf_bytes(VALID_KVS, VALID_TENSORS)
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory):
+    """Synthetic checkpoints: Qwen3 (tied, one shard) and Qwen2/DeepSeek-distill (untied, 3 shards)."""
+    from synthetic import Spec, make_checkpoint
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    return {
+        "qwen3": make_checkpoint(root / "qwen3", Spec()),
+        "qwen2": make_checkpoint(root / "qwen2", Spec(architecture="qwen2", tied=False, shards=3)),
+    }
+
+
+@pytest.fixture(scope="session")
+def qwen3_gguf(checkpoints, tmp_path_factory):
+    """The synthetic Qwen3 checkpoint converted as mR3 (BF16) and quantized to Q4_K_M."""
+    from edgejudge import registry
+    from edgejudge.convert import convert, provenance_for, quantize
+
+    out = tmp_path_factory.mktemp("qwen3-gguf")
+    base = convert(checkpoints["qwen3"], out / "qwen3-bf16.gguf", outtype="bf16",
+                   provenance=provenance_for(registry.load().get("mr3-qwen3-4b"))).path
+    return {"bf16": base, "q4_k_m": quantize(base, out / "qwen3-q4_k_m.gguf", "Q4_K_M").path}
