@@ -158,6 +158,16 @@ def _write_safetensors(path: Path, shapes: dict[str, tuple[int, ...]], spec: Spe
                 handle.write(_bf16(values).tobytes())
 
 
+def _bos_template(bos: str, bos_id: int) -> dict:
+    """DeepSeek-R1-Distill's post-processor: prepend BOS."""
+    special = {"SpecialToken": {"id": bos, "type_id": 0}}
+    return {"type": "TemplateProcessing",
+            "single": [special, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [special, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": bos, "type_id": 1}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {bos: {"id": bos, "ids": [bos_id], "tokens": [bos]}}}
+
+
 def _tokenizer(spec: Spec) -> tuple[dict, dict[str, int]]:
     specials = QWEN3_SPECIALS if spec.architecture == "qwen3" else DEEPSEEK_SPECIALS
     budget = spec.vocab_size - 256 - len(specials) - 8  # leave a few ids unused, as real vocabs do
@@ -172,7 +182,8 @@ def _tokenizer(spec: Spec) -> tuple[dict, dict[str, int]]:
         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated", "invert": False},
             byte_level]},
-        "post_processor": byte_level, "decoder": byte_level,
+        "post_processor": byte_level if spec.architecture == "qwen3" else _bos_template(specials[1][0], first_added + 1),
+        "decoder": byte_level,
         "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
                   "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
                   "vocab": vocab, "merges": merges},
@@ -195,12 +206,13 @@ def make_checkpoint(path: Path, spec: Spec = Spec()) -> Path:
     else:
         template = (TEMPLATES / "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja").read_text(encoding="utf-8")
         tok_config = {"add_bos_token": True, "add_eos_token": False, "bos_token": "<｜begin▁of▁sentence｜>",
-                      "eos_token": "<｜end▁of▁sentence｜>", "pad_token": "<｜end▁of▁sentence｜>",
-                      "chat_template": template}
+                      "eos_token": "<｜end▁of▁sentence｜>", "pad_token": "<｜end▁of▁sentence｜>", "unk_token": None,
+                      "chat_template": template, "tokenizer_class": "LlamaTokenizerFast", "legacy": True}
         bos, eos = ids["<｜begin▁of▁sentence｜>"], ids["<｜end▁of▁sentence｜>"]
         hf_arch, model_type = "Qwen2ForCausalLM", "qwen2"
-    tok_config.update({"added_tokens_decoder": decoder, "model_max_length": 4096,
-                       "tokenizer_class": "Qwen2Tokenizer", "clean_up_tokenization_spaces": False})
+    tok_config.setdefault("tokenizer_class", "Qwen2Tokenizer")
+    tok_config.setdefault("unk_token", None)
+    tok_config.update({"added_tokens_decoder": decoder, "model_max_length": 4096, "clean_up_tokenization_spaces": False})
     (path / "tokenizer_config.json").write_text(json.dumps(tok_config, ensure_ascii=False, indent=1), encoding="utf-8")
     config = {
         "architectures": [hf_arch], "model_type": model_type, "vocab_size": spec.vocab_size,

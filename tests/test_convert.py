@@ -266,3 +266,19 @@ def test_cli_convert_and_quantize(checkpoints, tmp_path):
     assert result.exit_code == 10 and "already quantized" in result.output
     result = runner.invoke(cli, ["convert", str(checkpoints["qwen3"]), "-o", str(out), "--model", "rm-r1-14b"])
     assert result.exit_code == 10 and "qwen3 checkpoint" in result.output
+
+
+def test_add_flags_follow_the_post_processor():
+    from edgejudge.convert.vocab import add_flags
+
+    byte_level = {"post_processor": {"type": "ByteLevel"}}
+    assert add_flags(byte_level, {"add_bos_token": True, "add_eos_token": True}) == {"bos": False, "eos": False}
+    bos = {"SpecialToken": {"id": "<s>"}}
+    template = {"post_processor": {"type": "TemplateProcessing",
+                                   "single": [bos, {"Sequence": {"id": "A"}}],
+                                   "pair": [bos, {"Sequence": {"id": "A"}}, bos, {"Sequence": {"id": "B"}}]}}
+    assert add_flags(template, {"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": False}) == \
+        {"bos": True, "sep": False}
+    assert add_flags({}, {"add_bos_token": True}) == {"bos": True}
+    roberta = {"post_processor": {"type": "Sequence", "processors": [{"type": "RobertaProcessing"}]}}
+    assert add_flags(roberta, {}) == {"bos": True, "eos": True, "sep": True}

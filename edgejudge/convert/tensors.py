@@ -10,6 +10,7 @@ memory near one chunk, whatever the tensor's size.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 
@@ -83,11 +84,16 @@ def check_tensors(ckpt: Checkpoint) -> None:
             )
 
 
-def gguf_name(ckpt: Checkpoint, hf_name: str) -> str:
+@functools.lru_cache(maxsize=8)
+def _name_map(architecture: str, n_layers: int):
     import gguf
 
-    arch = {"qwen3": gguf.MODEL_ARCH.QWEN3, "qwen2": gguf.MODEL_ARCH.QWEN2}[ckpt.architecture]
-    name = gguf.get_tensor_name_map(arch, ckpt.hparams.num_layers).get_name(hf_name, try_suffixes=(".weight", ".bias"))
+    arch = {"qwen3": gguf.MODEL_ARCH.QWEN3, "qwen2": gguf.MODEL_ARCH.QWEN2}[architecture]
+    return gguf.get_tensor_name_map(arch, n_layers)  # slow to build (~20 ms): built once
+
+
+def gguf_name(ckpt: Checkpoint, hf_name: str) -> str:
+    name = _name_map(ckpt.architecture, ckpt.hparams.num_layers).get_name(hf_name, try_suffixes=(".weight", ".bias"))
     if name is None:
         raise ConversionError(f"{ckpt.path}: cannot map tensor {hf_name} to a GGUF name")
     return name
@@ -113,7 +119,11 @@ def nbytes(shape: tuple[int, ...], qtype) -> int:
 
 
 def converted_chunks(source: TensorSource, qtype) -> Iterator[np.ndarray]:
-    """The tensor's bytes in ``qtype``, a bounded number of whole rows at a time."""
+    """The tensor's bytes in ``qtype``, a bounded number of whole rows at a time.
+
+    The shard is read with ``readinto`` into one reused buffer rather than memory-mapped, so the
+    process's resident memory stays at about one chunk instead of growing with the mapped pages.
+    """
     import gguf
     from gguf import GGMLQuantizationType as T
 
@@ -121,19 +131,21 @@ def converted_chunks(source: TensorSource, qtype) -> Iterator[np.ndarray]:
     n_rows = math.prod(source.shape[:-1]) if len(source.shape) > 1 else 1
     itemsize = 2 if source.dtype in ("BF16", "F16") else 4
     rows_per_chunk = max(1, CHUNK_ELEMENTS // max(row, 1))
-    raw = np.memmap(source.file, dtype=np.uint8, mode="r", offset=source.offset, shape=(source.nbytes,))
-    try:
+    buffer = np.empty(min(n_rows, rows_per_chunk) * row * itemsize, dtype=np.uint8)
+    with open(source.file, "rb", buffering=0) as handle:
+        handle.seek(source.offset)
         for start in range(0, n_rows, rows_per_chunk):
             stop = min(n_rows, start + rows_per_chunk)
-            chunk = raw[start * row * itemsize : stop * row * itemsize]
+            chunk = buffer[: (stop - start) * row * itemsize]
+            if handle.readinto(memoryview(chunk)) != chunk.nbytes:
+                raise ConversionError(f"{source.file}: tensor {source.name} ends early (the shard is truncated)",
+                                      hint="download the shard again")
             if source.dtype == "BF16" and qtype == T.BF16:
                 yield _bf16_passthrough(chunk)
                 continue
             values = _as_float(chunk, source.dtype).reshape(stop - start, row)
             out = gguf.quants.quantize(values, qtype)
             yield np.ascontiguousarray(out).view(np.uint8).reshape(-1)
-    finally:
-        del raw
 
 
 def _as_float(chunk: np.ndarray, dtype: str) -> np.ndarray:
@@ -149,7 +161,9 @@ def _bf16_passthrough(chunk: np.ndarray) -> np.ndarray:
     """BF16 to BF16 without the float32 round trip: the same bits, NaNs quieted as the reference
     quieting does (bf16 → f32 is exact, and f32 → bf16 rounding of an exact value is the identity)."""
     halves = chunk.view(np.uint16)
-    nan = (halves & 0x7FFF) > 0x7F80
-    if nan.any():
-        halves = np.where(nan, (halves & 0xFFFF) | 0x0040, halves).astype(np.uint16)
-    return np.asarray(halves).view(np.uint8).reshape(-1)
+    # Cheap test first: a NaN needs an all-ones exponent, rare in weights.
+    if (halves & 0x7F80).max(initial=0) == 0x7F80:
+        nan = (halves & 0x7FFF) > 0x7F80
+        if nan.any():
+            return np.where(nan, halves | 0x0040, halves).astype(np.uint16).view(np.uint8)
+    return chunk

@@ -84,4 +84,72 @@ def add_to_writer(writer, ckpt: Checkpoint, pre_tokenizer: str) -> None:
     if not special.merges:
         raise ConversionError(f"{ckpt.file('tokenizer.json')}: no BPE merges found",
                               hint="the tokenizer is incomplete; re-download tokenizer.json")
+    special.add_special_token = add_flags(read_json(ckpt.file("tokenizer.json")),
+                                          read_json(config) if config.is_file() else {})
     special.add_to_gguf(writer, quiet=True)
+
+
+def add_flags(tokenizer: dict, tokenizer_config: dict) -> dict[str, bool]:
+    """Whether the tokenizer adds BOS/EOS/SEP itself, decided as llama.cpp's current converter does.
+
+    The post-processor in tokenizer.json wins over ``add_*_token`` in tokenizer_config.json: a
+    byte-level post-processor adds nothing (Qwen), a template adds the special tokens it starts or
+    ends with (DeepSeek-R1-Distill adds its BOS), and a pair template tells whether a separator
+    goes between two sequences. The ``gguf`` release on PyPI predates the byte-level rule, so the
+    flags are computed here rather than taken from its ``SpecialVocab``.
+    """
+    def name(key: str) -> str | None:
+        value = tokenizer_config.get(key)
+        return value.get("content") if isinstance(value, dict) else value
+
+    bos, cls, eos, sep = name("bos_token"), name("cls_token"), name("eos_token"), name("sep_token")
+    bos = bos or cls
+    eos = eos or sep
+    flags: dict[str, bool] = {}
+    post = tokenizer.get("post_processor") or {}
+    processors = post.get("processors", [post]) if isinstance(post, dict) else []
+    for processor in processors:
+        kind = processor.get("type") if isinstance(processor, dict) else None
+        if kind == "ByteLevel":
+            flags.setdefault("bos", False)
+            flags.setdefault("eos", False)
+        elif kind == "RobertaProcessing":
+            flags.update(bos=True, eos=True, sep=True)
+        elif kind == "TemplateProcessing":
+            _template_flags(processor, flags, bos, cls, eos, sep)
+    for kind in ("bos", "eos", "unk", "sep", "pad", "cls", "mask"):
+        value = tokenizer_config.get(f"add_{kind}_token")
+        if isinstance(value, bool) and kind not in flags:
+            flags[kind] = value
+    return flags
+
+
+def _special(entry: dict) -> str | None:
+    return entry.get("SpecialToken", {}).get("id") if isinstance(entry, dict) else None
+
+
+def _template_flags(processor: dict, flags: dict, bos, cls, eos, sep) -> None:
+    single, pair = processor.get("single") or [], processor.get("pair") or []
+    first = last = None
+    if len(single) > 1:
+        first = _special(single[0])
+        if first:
+            flags["bos"] = first in (bos, cls) or not bos
+        last = _special(single[-1])
+        if last:
+            flags["eos"] = last == eos or not eos
+    if not pair:
+        return
+    start = 1 if first and _special(pair[0]) == first else 0
+    stop = -1 if last and _special(pair[-1]) == last else None
+    middle = pair[start:stop]
+    if not middle:
+        return
+    ends = (middle[0].get("Sequence", {}).get("id"), middle[-1].get("Sequence", {}).get("id"))
+    middle = middle[1:-1]
+    if ends != ("A", "B") or not middle:
+        return
+    add_sep = bool(_special(middle[0]) in (sep, eos) and not last)
+    if len(middle) == 2 and _special(middle[1]) in (sep, eos):
+        add_sep = True
+    flags["sep"] = add_sep
