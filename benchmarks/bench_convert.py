@@ -9,6 +9,7 @@ Then the time llama.cpp's quantizer takes for each type of the ladder.
 """
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +21,6 @@ sys.path.insert(0, str(ROOT / "convert"))
 sys.path.insert(0, str(ROOT))
 
 import compare_reference  # noqa: E402
-from synthetic import QWEN3_06B, make_checkpoint  # noqa: E402
 
 from edgejudge.convert import LADDER, quantize  # noqa: E402
 
@@ -33,7 +33,12 @@ def main() -> None:
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="edgejudge-bench-convert-"))
     started = time.perf_counter()
-    ckpt = make_checkpoint(work / "qwen3-0.6b-synthetic", QWEN3_06B)
+    ckpt = work / "qwen3-0.6b-synthetic"
+    # Made in a child process: a child forked from a parent that had held the weights would start
+    # with the parent's resident pages, and the peak-memory figures would include them.
+    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); "
+                    f"from synthetic import QWEN3_06B, make_checkpoint; "
+                    f"from pathlib import Path; make_checkpoint(Path({str(ckpt)!r}), QWEN3_06B)"], check=True)
     size = sum(p.stat().st_size for p in ckpt.glob("*.safetensors"))
     print(f"synthetic Qwen3-0.6B checkpoint: {size / 2**30:.2f} GiB bf16 in 2 shards "
           f"(made in {time.perf_counter() - started:.0f} s)")

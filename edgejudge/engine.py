@@ -221,9 +221,10 @@ class Engine:
             grammar.reset()
         stops = [s.encode("utf-8") for s in step.stop]
         out = bytearray()
-        stopped = False
+        start = len(self.tokens)
+        reason = "budget"
         n = 0
-        for n in range(1, step.max_tokens + 1):
+        while n < step.max_tokens:
             logits = self.logits()
             token = sampling.sample(logits, step.sampling, rng)
             if grammar is not None and not grammar.allows(token):
@@ -233,26 +234,41 @@ class Engine:
                                        hint="this is a bug in a judge format's grammar; please report it")
                 token = sampling.sample(masked, step.sampling, rng)
             if self.model.is_eog(token):
-                stopped = True
-                n -= 1
+                reason = "end"
                 break
             if grammar is not None:
                 grammar.accept(token)
             self.append([token])
+            n += 1
             out += self.model.piece(token)
             hit = next((s for s in stops if s in out[-(len(s) + 64):]), None)
             if hit is not None:
+                reason = "stop"
                 cut = out.rfind(hit)
+                if cut + len(hit) < len(out):
+                    self._trim_overrun(start, bytes(out[: cut + len(hit)]))
                 del out[cut:]
-                stopped = True
                 break
         outcome.generated_tokens += n
         if step.think:
             outcome.think_tokens += n
-        outcome.exhausted[step.name] = not stopped
-        if not stopped and step.close:
+        outcome.exhausted[step.name] = reason == "budget"
+        if reason == "stop":
+            if step.on_stop:
+                self.append(self.model.tokenize(step.on_stop))
+        elif step.close:
             self.append(self.model.tokenize(step.close))
         return out.decode("utf-8", errors="replace")
+
+    def _trim_overrun(self, start: int, kept: bytes) -> None:
+        """The last token ran past a stop text (``">[["`` after ``<answer``): drop it and feed the
+        text up to the stop's end instead, so that what follows starts exactly there."""
+        generated = self.tokens[start:]
+        before = b"".join(self.model.piece(t) for t in generated[:-1])
+        self.truncate(len(self.tokens) - 1)
+        rest = kept[len(before):].decode("utf-8", errors="replace")
+        if rest:
+            self.append(self.model.tokenize(rest))
 
     # -- labels ----------------------------------------------------------------------------
 

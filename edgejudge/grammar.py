@@ -64,6 +64,36 @@ def json_string_body(min_chars: int = 1) -> str:
     return f'root ::= [^"\\\\\\x00-\\x1f]{repeat} "\\""\n'
 
 
+def rubric_list() -> str:
+    """A numbered rubric: ``N. The response … [Hard Rule]`` or ``[Principle]``, one item per line
+    (the RubricRM generator's output format)."""
+    return (
+        'root ::= item ("\\n" item)* "\\n"?\n'
+        'item ::= [1-9] [0-9]? ". The response " [^\\n]+ " [" ("Hard Rule" | "Principle") "]"\n'
+    )
+
+
+def answer_block() -> str:
+    """The body of an ``<answer>`` block, closed by ``</answer>``: text and ``<snippet id=…>…</snippet>``
+    citations, no other markup."""
+    return (
+        'root ::= chunk* "</answer>"\n'
+        'chunk ::= [^<] | "<snippet id=" [A-Za-z0-9_,.:-]+ ">" [^<]* "</snippet>"\n'
+    )
+
+
+def named(name: str) -> str | None:
+    """The grammar a format table names (``""`` for free text)."""
+    if not name:
+        return None
+    return {
+        "json_string": json_string_body,
+        "sentences": lambda: sentences_body(2),
+        "rubric_list": rubric_list,
+        "answer_block": answer_block,
+    }[name]()
+
+
 class Grammar:
     """A GBNF grammar compiled against one model's vocabulary, with its parse state."""
 

@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edgejudge.errors import InputError
 
-# task → (required fields, optional fields); "prompt" is the user's request in every task.
-TASKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "pairwise": (("prompt", "response_a", "response_b"), ("rubric",)),
-    "pointwise": (("prompt", "response"), ("rubric", "scale")),
+PAIR = ("prompt", "response_a", "response_b")
+CONVERSATIONS = ("conversation_a", "conversation_b")
+
+# task → (alternative sets of required fields, optional fields). "prompt" is the user's request.
+TASKS: dict[str, tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]] = {
+    "pairwise": ((PAIR, CONVERSATIONS), ("rubric", "variant")),
+    "pointwise": ((("prompt", "response"),), ("rubric", "scale")),
+    "arena": ((PAIR, CONVERSATIONS), ("rubric", "variant")),
+    "strength": ((PAIR, ("conversation", "response_a", "response_b")), ("rubric",)),
+    "binary": ((("prompt", "response"),), ("rubric", "variant")),
+    "safety": ((("prompt",),), ("response", "rubric", "variant")),
+    "mcq": ((("prompt", "options"),), ()),
+    "rubric": ((("prompt",),), ()),
+    "refine": ((("prompt", "response"),), ("sources",)),
 }
-TEXT_FIELDS = ("prompt", "response", "response_a", "response_b", "rubric")
+TWO_RESPONSES = ("pairwise", "arena", "strength")
+TEXT_FIELDS = ("prompt", "response", "response_a", "response_b", "rubric", "sources")
+# Friendlier names for the variant of a task: the mR3 subset, the binary domain, the safety target.
+VARIANT_ALIASES = {"pairwise": "subset", "arena": "subset", "binary": "domain", "safety": "target"}
 DEFAULT_SCALE = (1, 5)
 MAX_SCALE_LABELS = 21
+ROLES = ("user", "assistant", "system")
 
 
 @dataclass(frozen=True)
@@ -28,18 +42,25 @@ class Item:
     """One validated judging request."""
 
     task: str
-    prompt: str
+    prompt: str = ""
     response: str | None = None
     response_a: str | None = None
     response_b: str | None = None
     rubric: str | None = None
     scale: tuple[int, int] | None = None
+    variant: str | None = None
+    options: tuple[str, ...] = ()
+    conversation: tuple[dict, ...] = ()
+    conversation_a: tuple[dict, ...] = ()
+    conversation_b: tuple[dict, ...] = ()
+    sources: str | None = None
     id: str | int | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def swapped(self) -> Item:
-        """The same pairwise item with A and B exchanged."""
-        return Item(**{**self.__dict__, "response_a": self.response_b, "response_b": self.response_a})
+        """The same two-response item with A and B exchanged."""
+        return replace(self, response_a=self.response_b, response_b=self.response_a,
+                       conversation_a=self.conversation_b, conversation_b=self.conversation_a)
 
 
 def parse_scale(value: object) -> tuple[int, int]:
@@ -62,6 +83,27 @@ def parse_scale(value: object) -> tuple[int, int]:
     return lo, hi
 
 
+def _messages(name: str, value: object) -> tuple[dict, ...]:
+    if not isinstance(value, list) or not value:
+        raise InputError(f"field {name!r} must be a non-empty list of messages", code="bad_type",
+                         hint='e.g. [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]')
+    messages = []
+    for i, message in enumerate(value):
+        if not isinstance(message, Mapping) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
+            raise InputError(f"{name}[{i}] must be an object with a role ({', '.join(ROLES)}) and a string content",
+                             code="bad_type")
+        messages.append({"role": message["role"], "content": _text(f"{name}[{i}].content", message["content"])})
+    return tuple(messages)
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"field {name!r} must be a string, got {type(value).__name__}", code="bad_type")
+    if "\x00" in value:
+        raise InputError(f"field {name!r} contains a NUL character", code="bad_value")
+    return value
+
+
 def make_item(record: Mapping[str, object], *, default_task: str | None = None) -> Item:
     """Validate a record (a JSONL object, or CLI flags gathered in a dict) into an :class:`Item`."""
     if not isinstance(record, Mapping):
@@ -71,27 +113,39 @@ def make_item(record: Mapping[str, object], *, default_task: str | None = None) 
     if task is None:
         task = default_task or _infer_task(record)
     if not isinstance(task, str) or task not in TASKS:
-        known = ", ".join(TASKS)
-        raise InputError(f"unknown task {task!r}", code="unknown_task", hint=f"use one of: {known}")
-    required, optional = TASKS[task]
+        raise InputError(f"unknown task {task!r}", code="unknown_task", hint=f"use one of: {', '.join(TASKS)}")
+    alternatives, optional = TASKS[task]
+    present = {k for k, v in record.items() if v is not None}
+    required = next((alt for alt in alternatives if set(alt) <= present), None)
+    if required is None:
+        wanted = " or ".join("(" + ", ".join(alt) + ")" for alt in alternatives)
+        missing = sorted(set(alternatives[0]) - present)
+        raise InputError(f"task {task!r} needs the field {missing[0]!r}" if missing else f"task {task!r} needs {wanted}",
+                         code="missing_field", hint=f"a {task} item needs {wanted}")
     values: dict[str, object] = {"task": task}
-    for name in required + optional:
+    for name in set(required) | set(optional) | ({"prompt"} & present):
         value = record.get(name)
+        if name == "variant":
+            value = record.get("variant", record.get(VARIANT_ALIASES.get(task, ""), None))
         if value is None:
-            if name in required:
-                raise InputError(f"task {task!r} needs the field {name!r}", code="missing_field",
-                                 hint=f"a {task} item needs: {', '.join(required)}")
             continue
-        if name in TEXT_FIELDS:
-            if not isinstance(value, str):
-                raise InputError(f"field {name!r} must be a string, got {type(value).__name__}", code="bad_type")
-            if "\x00" in value:
-                raise InputError(f"field {name!r} contains a NUL character", code="bad_value")
-            values[name] = value
+        if name in TEXT_FIELDS or name == "variant":
+            values[name] = _text(name, value)
         elif name == "scale":
             values[name] = parse_scale(value)
-    if not str(values["prompt"]).strip():
+        elif name == "options":
+            if not isinstance(value, list) or not 2 <= len(value) <= 4:
+                raise InputError("field 'options' must be a list of 2 to 4 answer options", code="bad_type")
+            values[name] = tuple(_text(f"options[{i}]", v) for i, v in enumerate(value))
+        elif name in ("conversation", *CONVERSATIONS):
+            values[name] = _messages(name, value)
+    if "variant" not in values and VARIANT_ALIASES.get(task) in record:
+        values["variant"] = _text(VARIANT_ALIASES[task], record[VARIANT_ALIASES[task]])
+    prompt = values.get("prompt")
+    if prompt is not None and not str(prompt).strip():
         raise InputError("the prompt is empty", code="bad_value", hint="give the user's request in 'prompt'")
+    if task == "strength" and "prompt" not in values:
+        values["prompt"] = next((m["content"] for m in reversed(values["conversation"]) if m["role"] == "user"), "")
     if task == "pointwise" and "scale" not in values:
         values["scale"] = DEFAULT_SCALE
     ident = record.get("id")
@@ -101,7 +155,7 @@ def make_item(record: Mapping[str, object], *, default_task: str | None = None) 
 
 
 def _infer_task(record: Mapping[str, object]) -> str | None:
-    if "response_a" in record or "response_b" in record:
+    if any(k in record for k in ("response_a", "response_b", *CONVERSATIONS)):
         return "pairwise"
     if "response" in record:
         return "pointwise"

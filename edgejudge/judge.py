@@ -7,50 +7,51 @@
         print(v.verdict, v.probabilities)
 
 The CLI and the JSONL stream are thin loops around :meth:`Judge.judge`. One ``Judge`` may be
-shared by several threads: calls are serialised on the model (llama.cpp contexts are not
+shared by several threads: calls are serialised on the model (a llama.cpp context is not
 thread-safe), so concurrency buys nothing on one model but costs nothing in correctness.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from dataclasses import asdict, replace
 from collections.abc import Mapping
+from dataclasses import asdict, replace
 
 from edgejudge import __version__, items, runtime, store, verdict
 from edgejudge.engine import Engine
-from edgejudge.formats import Format, JudgeOptions
-from edgejudge.formats.generic import GenericFormat
+from edgejudge.errors import InputError
+from edgejudge.formats import Decision, Format, JudgeOptions
 from edgejudge.items import Item
-from edgejudge.registry import Sampling
+from edgejudge.plan import Outcome
 
 
 def make_format(resolved: store.ResolvedModel, model: runtime.LoadedModel | None = None) -> Format:
-    """The judge format for a model, from the registry (or the GGUF's metadata for a bare file)."""
-    family = resolved.family
-    sampling = resolved.spec.sampling if resolved.spec else Sampling()
-    if family == "generic":
-        template = resolved.gguf.get("tokenizer.chat_template")
-        bos = eos = ""
-        if model is not None:
-            bos = model.piece(model.bos).decode("utf-8", "replace") if model.bos >= 0 else ""
-            eos = model.piece(model.eos).decode("utf-8", "replace") if model.eos >= 0 else ""
-        return GenericFormat(template if isinstance(template, str) else None, bos_token=bos, eos_token=eos,
-                             sampling=sampling)
-    raise NotImplementedError(f"the {family} format is not available yet")
+    """The judge format for a model: its registry family (or the GGUF's edgejudge.family)."""
+    spec = resolved.spec
+    template = resolved.gguf.get("tokenizer.chat_template")
+    bos = eos = ""
+    if model is not None:
+        bos = model.piece(model.bos).decode("utf-8", "replace") if model.bos >= 0 else ""
+        eos = model.piece(model.eos).decode("utf-8", "replace") if model.eos >= 0 else ""
+    return Format(resolved.family, chat_template=template if isinstance(template, str) else None, bos=bos, eos=eos,
+                  sampling=spec.sampling if spec else None, think_budget=spec.think_budget if spec else None)
 
 
 class Judge:
     """A loaded judge model with its format and engine."""
 
     def __init__(self, resolved: store.ResolvedModel, model: runtime.LoadedModel, info: runtime.RuntimeInfo,
-                 *, min_ctx: int = 0):
+                 *, min_ctx: int = 0, settings: runtime.RuntimeSettings | None = None):
         self.resolved = resolved
         self.model = model
         self.info = info
+        self.settings = settings
         self.format = make_format(resolved, model)
         self.engine = Engine(model, min_ctx=min_ctx)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._companion: Judge | None = None
+        self._rubrics: dict[str, str] = {}
 
     @classmethod
     def load(cls, model: str | None = None, *, settings: runtime.RuntimeSettings | None = None,
@@ -60,12 +61,12 @@ class Judge:
         settings = settings or runtime.RuntimeSettings.from_env(**runtime_overrides)
         info = runtime.resolve(settings)
         loaded = runtime.LoadedModel(resolved.path, info)
-        return cls(resolved, loaded, info, min_ctx=min_ctx)
+        return cls(resolved, loaded, info, min_ctx=min_ctx, settings=settings)
 
     # -- judging ---------------------------------------------------------------------------
 
     def provenance(self, item: Item, options: JudgeOptions) -> dict:
-        sampling = options.sampling or getattr(self.format, "sampling", Sampling())
+        sampling = options.sampling or self.format.sampling
         return {
             "edgejudge": __version__,
             "llama_cpp_python": self.info.llama_cpp_python,
@@ -74,6 +75,7 @@ class Judge:
             "template_sha256": self.format.template_sha256(),
             "seed": options.seed,
             "sampling": asdict(sampling),
+            "think_budget": self.format.think_budget if options.think_budget is None else options.think_budget,
             "runtime": {
                 "threads": self.info.threads,
                 "gpu_layers": self.info.gpu_layers,
@@ -82,20 +84,39 @@ class Judge:
             },
         }
 
+    def _run(self, item: Item, options: JudgeOptions) -> tuple[Decision, Outcome]:
+        plan = self.format.plan(item, options)
+        with self._lock:
+            outcome = self.engine.run(plan, seed=options.seed)
+        return self.format.decide(item, outcome, options), outcome
+
     def judge(self, item: Item | Mapping, options: JudgeOptions | None = None, **option_overrides) -> verdict.Verdict:
         """Judge one item (an :class:`Item` or a JSONL-style dict)."""
         if not isinstance(item, Item):
             item = items.make_item(item)
         options = replace(options or JudgeOptions(), **option_overrides)
-        plan = self.format.plan(item, options)
-        with self._lock:
-            outcome = self.engine.run(plan, seed=options.seed)
-        decision = self.format.decide(item, outcome, options)
-        return verdict.make(item, decision, outcome, self.resolved.describe(), self.provenance(item, options))
+        self.format.task(item)  # an unsupported task fails before any rubric is written
+        extra = {}
+        if self.format.family == "rubricrm" and item.task == "pairwise" and item.rubric is None:
+            item = replace(item, rubric=self.rubric_for(item.prompt))
+            extra["rubric"] = item.rubric
+        decision, outcome = self._run(item, options)
+        outcomes = [outcome]
+        swap = None
+        if options.swap:
+            if item.task not in items.TWO_RESPONSES:
+                raise InputError(f"--swap applies to tasks with two responses, not {item.task!r}", code="bad_value")
+            second, outcome2 = self._run(item.swapped(), options)
+            outcomes.append(outcome2)
+            decision, swap = verdict.combine_swap(item.task, decision, second,
+                                                  tie_on_disagreement=options.tie_on_disagreement)
+        if extra:
+            decision = replace(decision, extra={**decision.extra, **extra})
+        return verdict.make(item, decision, outcomes, self.resolved.describe(), self.provenance(item, options), swap)
 
     def pairwise(self, prompt: str, response_a: str, response_b: str, *, rubric: str | None = None,
-                 **options) -> verdict.Verdict:
-        record = {"task": "pairwise", "prompt": prompt, "response_a": response_a, "response_b": response_b,
+                 task: str = "pairwise", **options) -> verdict.Verdict:
+        record = {"task": task, "prompt": prompt, "response_a": response_a, "response_b": response_b,
                   "rubric": rubric}
         return self.judge(items.make_item(record), **options)
 
@@ -105,10 +126,44 @@ class Judge:
                   "rubric": rubric}
         return self.judge(items.make_item(record), **options)
 
+    # -- rubrics (RubricRM) -----------------------------------------------------------------
+
+    def rubric_for(self, prompt: str) -> str:
+        """The rubric for ``prompt``: this model's own (a rubric generator) or its companion's,
+        written once per prompt and cached."""
+        key = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+        with self._lock:
+            cached = self._rubrics.get(key)
+        if cached is not None:
+            return cached
+        if "rubric" in self.format.tasks:
+            rubric = self.judge({"task": "rubric", "prompt": prompt}).extra["rubric"]
+        else:
+            rubric = self.companion().rubric_for(prompt)
+        if not rubric:
+            raise InputError("the rubric generator wrote no complete rubric item for this prompt", code="no_rubric",
+                             hint="give the rubric with the item (the 'rubric' field)")
+        with self._lock:
+            self._rubrics[key] = rubric
+        return rubric
+
+    def companion(self) -> Judge:
+        spec = self.resolved.spec
+        if spec is None or spec.companion is None:
+            raise InputError(f"{self.resolved.id} needs a rubric with each item (it has no rubric generator)",
+                             code="missing_field", hint="give the rubric in the 'rubric' field")
+        with self._lock:
+            if self._companion is None:
+                self._companion = Judge.load(spec.companion, settings=self.settings)
+        return self._companion
+
     # -- lifetime --------------------------------------------------------------------------
 
     def close(self) -> None:
         with self._lock:
+            if self._companion is not None:
+                self._companion.close()
+                self._companion = None
             self.engine.close()
             self.model.close()
 

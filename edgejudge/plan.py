@@ -25,7 +25,8 @@ class Append:
 class Generate:
     """Generate up to ``max_tokens`` tokens, stopping at any of ``stop`` or at the end of ``grammar``.
 
-    When the budget runs out, ``close`` is fed so that what follows stays well formed (the closing
+    After a stop text, ``on_stop`` is fed; when the budget runs out (or the model ends its turn
+    early), ``close`` is fed instead, so that what follows is the same either way (the closing
     ``</think>`` of a reasoning block, the quote of a JSON string).
     """
 
@@ -34,6 +35,7 @@ class Generate:
     grammar: str | None = None
     stop: tuple[str, ...] = ()
     close: str = ""
+    on_stop: str = ""
     sampling: Sampling = field(default_factory=Sampling)
     think: bool = False
 

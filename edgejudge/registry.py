@@ -19,7 +19,8 @@ from pathlib import Path
 from edgejudge import tables
 from edgejudge.errors import ModelNotFound, RegistryError
 
-FAMILIES = ("generic", "mr3", "rubricrm-rubric", "rubricrm", "refiner", "rmr1")
+FAMILIES = ("generic", "mr3", "rubricrm", "refiner", "rmr1")
+TASKS = ("pairwise", "pointwise", "arena", "strength", "binary", "safety", "mcq", "rubric", "refine")
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "gemma3")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 QUANT_RE = re.compile(r"^[A-Za-z0-9_]{1,16}$")
@@ -86,6 +87,7 @@ class ModelSpec:
     params: str = ""
     think_budget: int = 0
     sampling: Sampling = field(default_factory=Sampling)
+    companion: str | None = None
 
     def __post_init__(self):
         if not ID_RE.match(self.id):
@@ -99,6 +101,9 @@ class ModelSpec:
         for quant in self.files:
             if not QUANT_RE.match(quant):
                 raise ValueError(f"quant name {quant!r} must be letters, digits and '_'")
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks must be a non-empty list of {', '.join(TASKS)} (got {unknown or 'none'})")
         if self.context_length < 128 or self.think_budget < 0:
             raise ValueError("context_length must be >= 128 and think_budget >= 0")
 
@@ -156,6 +161,9 @@ def parse(text: str, source: str) -> Registry:
         raise RegistryError(f"{source}: schema: version {registry.schema} is not supported (expected 1)")
     if registry.default_model not in models:
         raise RegistryError(f"{source}: default_model: {registry.default_model!r} is not a model in this file")
+    for spec in models.values():
+        if spec.companion is not None and spec.companion not in models:
+            raise RegistryError(f"{source}: models.{spec.id}.companion: {spec.companion!r} is not a model in this file")
     return registry
 
 

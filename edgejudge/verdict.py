@@ -1,12 +1,12 @@
 """The verdict: one schema for every family and task, in the CLI, JSONL mode and the API.
 
-Fields (see the README for the full description):
-
-``id``, ``task``, ``verdict`` (the chosen label), ``score`` (the number, for scored tasks),
-``probabilities`` (label → probability, from the logits, summing to 1), ``label_mass`` (how much
-probability the label set held before renormalising), ``explanation``, ``reasoning`` (when kept),
-``think_tokens``, ``swap`` (both orders, when judged with ``--swap``), ``model`` (id, quant,
-sha256, family), ``provenance`` and ``timings``.
+``id``, ``task``, ``verdict`` (the chosen label, normalised: ``A``/``B``, ``tie``/``both_bad``,
+``true``/``false``, a score as text, an option letter; ``null`` for rubric and refine),
+``score`` (the number, for scored tasks), ``probabilities`` (label → probability, from the logits,
+summing to 1), ``label_mass`` (how much probability the label set held before renormalising),
+``explanation``, ``reasoning`` (when kept), ``think_tokens``, ``swap`` (both orders, with
+``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``), ``model``,
+``provenance`` and ``timings``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from edgejudge.plan import Outcome
 @dataclass
 class Verdict:
     task: str
-    verdict: str
+    verdict: str | None
     probabilities: dict[str, float]
-    label_mass: float
+    label_mass: float | None
     model: dict
     id: str | int | None = None
     score: int | float | None = None
@@ -36,13 +36,13 @@ class Verdict:
     timings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        record = {
+        return {
             "id": self.id,
             "task": self.task,
             "verdict": self.verdict,
             "score": self.score,
             "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
-            "label_mass": round(self.label_mass, 6),
+            "label_mass": None if self.label_mass is None else round(self.label_mass, 6),
             "explanation": self.explanation,
             "reasoning": self.reasoning,
             "think_tokens": self.think_tokens,
@@ -52,20 +52,24 @@ class Verdict:
             "provenance": self.provenance,
             "timings": self.timings,
         }
-        return record
 
 
-def timings_of(outcome: Outcome) -> dict:
+def timings_of(*outcomes: Outcome) -> dict:
+    total: dict[str, float] = {}
+    for outcome in outcomes:
+        for key, value in outcome.timings.items():
+            total[key] = total.get(key, 0.0) + value
     return {
-        **{k: round(v, 4) for k, v in outcome.timings.items()},
-        "prompt_tokens": outcome.prompt_tokens,
-        "reused_tokens": outcome.reused_tokens,
-        "generated_tokens": outcome.generated_tokens,
-        "n_ctx": outcome.n_ctx,
+        **{k: round(v, 4) for k, v in total.items()},
+        "prompt_tokens": sum(o.prompt_tokens for o in outcomes),
+        "reused_tokens": sum(o.reused_tokens for o in outcomes),
+        "generated_tokens": sum(o.generated_tokens for o in outcomes),
+        "n_ctx": max(o.n_ctx for o in outcomes),
     }
 
 
-def make(item: Item, decision: Decision, outcome: Outcome, model: dict, provenance: dict) -> Verdict:
+def make(item: Item, decision: Decision, outcomes: list[Outcome], model: dict, provenance: dict,
+         swap: dict | None = None) -> Verdict:
     return Verdict(
         id=item.id,
         task=item.task,
@@ -75,9 +79,54 @@ def make(item: Item, decision: Decision, outcome: Outcome, model: dict, provenan
         label_mass=decision.label_mass,
         explanation=decision.explanation,
         reasoning=decision.reasoning,
-        think_tokens=outcome.think_tokens,
+        think_tokens=sum(o.think_tokens for o in outcomes),
+        swap=swap,
         extra=dict(decision.extra),
         model=model,
         provenance=provenance,
-        timings=timings_of(outcome),
+        timings=timings_of(*outcomes),
     )
+
+
+def unswap_label(task: str, label: str) -> str:
+    """The label of the swapped order in the original order's terms."""
+    if task == "strength":
+        return str(8 - int(label))  # 1 = "Response 1 far superior" ... 7, mirrored
+    return {"A": "B", "B": "A"}.get(label, label)
+
+
+def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagreement: bool) -> tuple[Decision, dict]:
+    """Combine a decision and the decision on the swapped item into one (mean of the two
+    distributions, in the first order's labels); report both and whether they agreed."""
+    mapped = {unswap_label(task, label): p for label, p in second.probabilities.items()}
+    labels = list(first.probabilities)
+    back = {label: mapped.get(label, 0.0) for label in labels}
+    probabilities = {label: (first.probabilities[label] + back[label]) / 2 for label in labels}
+    second_verdict = unswap_label(task, second.verdict)
+    agree = first.verdict == second_verdict
+    verdict = max(probabilities, key=probabilities.__getitem__)
+    if not agree and tie_on_disagreement:
+        verdict = "tie"
+    mass = None
+    if first.label_mass is not None and second.label_mass is not None:
+        mass = (first.label_mass + second.label_mass) / 2
+    extra = dict(first.extra)
+    score = first.score
+    if first.score is not None and verdict != "tie":
+        score = int(verdict)
+        extra["expected_score"] = round(sum(int(k) * p for k, p in probabilities.items()), 4)
+    combined = Decision(verdict, probabilities, mass, score=score, explanation=first.explanation,
+                        reasoning=first.reasoning, extra=extra)
+    swap = {
+        "agree": agree,
+        "orders": [
+            {"order": "as given", "verdict": first.verdict, "probabilities": _rounded(first.probabilities)},
+            {"order": "swapped", "verdict": second_verdict, "probabilities": _rounded(back),
+             "explanation": second.explanation},
+        ],
+    }
+    return combined, swap
+
+
+def _rounded(probabilities: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 6) for k, v in probabilities.items()}

@@ -141,10 +141,17 @@ def test_a_bad_grammar_is_an_error_not_a_crash(smollm2_judge):
 
 
 def test_every_format_grammar_compiles_against_the_real_vocabulary(smollm2_judge):
-    from edgejudge.formats import generic
+    from edgejudge.formats import spec
+    from edgejudge.grammar import named
 
-    for gbnf in (generic.EXPLANATION_GRAMMAR, sentences_body(1), sentences_body(3)):
-        Grammar(smollm2_judge.model, gbnf).close()
+    used = set()
+    for family in spec.FAMILY_FILES:
+        for task in spec.load(family).tasks.values():
+            used |= {task.explain_grammar, task.output_grammar}
+    assert used - {""} == set(spec.GRAMMARS) - {""}  # every grammar a format names is in the list below
+    for name in spec.GRAMMARS:
+        if name:
+            Grammar(smollm2_judge.model, named(name)).close()
 
 
 def test_a_prompt_longer_than_the_trained_context_is_refused(engine):

@@ -1,0 +1,61 @@
+"""Prompt text from a format table and an item: templates, conversations and chat layouts.
+
+Templates are filled in two passes: ``${name}`` from the table (static text, trusted), then
+``{field}`` with a placeholder (``plan.slot``) that the plan later replaces by the user's data as a
+separate segment. The chat layouts of the judge families are written out here byte for byte
+(ChatML for the Qwen3 judges, DeepSeek-R1-Distill for RM-R1) rather than left to a Jinja template,
+so the exact prompt is under test; ``gguf`` renders the model's own template in a sandbox.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+from edgejudge import chat
+from edgejudge.plan import slot
+
+SLOT_RE = re.compile(r"\{(prompt|response|response_a|response_b|rubric|options|context|conversation_a|"
+                     r"conversation_b|sources)\}")
+
+
+def fill_statics(template: str, statics: dict[str, str]) -> str:
+    """Replace ``${name}``; a missing name is a bug in a format table."""
+    return string.Template(template).substitute(statics)
+
+
+def with_slots(text: str) -> tuple[str, set[str]]:
+    """``text`` with every ``{field}`` turned into a slot; also returns the fields used."""
+    used: set[str] = set()
+
+    def repl(match: re.Match) -> str:
+        used.add(match.group(1))
+        return slot(match.group(1))
+
+    return SLOT_RE.sub(repl, text), used
+
+
+def chatml(system: str, user: str, assistant_prefix: str) -> str:
+    head = f"<|im_start|>system\n{system}<|im_end|>\n" if system else ""
+    return f"{head}<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n{assistant_prefix}"
+
+
+def deepseek(system: str, user: str, assistant_prefix: str) -> str:
+    # DeepSeek-R1-Distill: BOS, the system text with no separator, then the user turn.
+    return f"<｜begin▁of▁sentence｜>{system}<｜User｜>{user}<｜Assistant｜>{assistant_prefix}"
+
+
+def gguf_chat(template: str, system: str, user: str, assistant_prefix: str, *, bos: str = "", eos: str = "") -> str:
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    return chat.render(template, messages, bos_token=bos, eos_token=eos) + assistant_prefix
+
+
+def role_blocks(messages) -> str:
+    """mR3's conversation layout: every message as ``<role>\\ntext\\n</role>\\n``."""
+    return "".join(f"<{m['role']}>\n{m['content']}\n</{m['role']}>\n" for m in messages)
+
+
+def role_lines(messages, assistant_name: str) -> str:
+    """RM-R1's conversation layout: ``User: ...`` / ``Chatbot A: ...`` lines, no final newline."""
+    names = {"user": "User", "assistant": assistant_name}
+    return "\n".join(f"{names.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages)

@@ -1,0 +1,143 @@
+"""The judge-format tables (``formats/<family>.toml``), validated into frozen dataclasses.
+
+A family table says how one judge family is prompted and answers: its chat layout, the text that
+opens the assistant's turn, its reasoning phase (how it ends, how to close it when the budget runs
+out, how to skip it), and per task the system and user templates, the labels and the native text
+before them, and the explanation's grammar. ``${name}`` in a template is filled from the table
+(task description, rubric lines, schema); ``{field}`` is the user's data, kept apart as data.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from importlib import resources
+
+from edgejudge import tables
+from edgejudge.errors import RegistryError
+
+CHATS = ("chatml", "deepseek", "gguf")
+GRAMMARS = ("", "json_string", "sentences", "rubric_list", "answer_block")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Per-variant overrides of a task's templates and static texts (a subset, domain or target)."""
+
+    user: str | None = None
+    system: str | None = None
+    task_description: str | None = None
+    rubric_lines: str | None = None
+    schema: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskFormat:
+    """How one task is prompted and read."""
+
+    source: str = ""
+    system: str = ""
+    user: str = ""
+    task_description: str = ""
+    rubric_lines: str = ""
+    schema: str = ""
+    rubric_block: str = ""
+    default_variant: str = ""
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+    labels: tuple[tuple[str, ...], ...] = ()
+    scale: bool = False
+    score: bool = False
+    think: bool | None = None
+    explain_prefix: str = ""
+    explain_grammar: str = ""
+    explain_stop: str = ""
+    explain_close: str = ""
+    verdict_prefix: str = ""
+    verdict_prefix_alone: str = ""
+    label_terminator: str = ""
+    output: str = ""
+    output_grammar: str = ""
+    output_stop: str = ""
+    output_close: str = ""
+    output_tokens: int = 1024
+
+    def __post_init__(self):
+        for pair in self.labels:
+            if len(pair) != 2:
+                raise ValueError("each label must be a pair [native text, verdict label]")
+        if self.explain_grammar not in GRAMMARS or self.output_grammar not in GRAMMARS:
+            raise ValueError(f"grammars must be one of {', '.join(g or '(none)' for g in GRAMMARS)}")
+        if self.default_variant and self.default_variant not in self.variants:
+            raise ValueError(f"default_variant {self.default_variant!r} is not under variants")
+        if bool(self.labels or self.scale) == bool(self.output):
+            raise ValueError("a task either reads labels (labels or scale) or writes an output, not both")
+
+    def resolved(self, variant: str) -> dict[str, str]:
+        """The task's texts with ``variant``'s overrides applied."""
+        base = {f.name: getattr(self, f.name) for f in fields(Variant)}
+        chosen = self.variants.get(variant)
+        if chosen is not None:
+            base.update({k: v for k, v in ((f.name, getattr(chosen, f.name)) for f in fields(Variant)) if v is not None})
+        return base
+
+
+@dataclass(frozen=True)
+class FamilyFormat:
+    """How a judge family is prompted and how its reasoning phase runs."""
+
+    name: str
+    chat: str
+    source: str
+    system_prefix: str = ""
+    system: str = ""
+    assistant_prefix: str = ""
+    think: bool = False
+    think_stop: str = ""
+    think_after: str = ""
+    think_close: str = ""
+    think_skip: str = ""
+    think_budget: int = 0
+    explain_from_reasoning: bool = False
+    explain_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+
+    def __post_init__(self):
+        if self.chat not in CHATS:
+            raise ValueError(f"chat must be one of {', '.join(CHATS)}")
+        if self.think and not (self.think_stop and self.think_close):
+            raise ValueError("a family that thinks needs think_stop and think_close")
+
+
+@dataclass(frozen=True)
+class FormatTable:
+    family: FamilyFormat
+    tasks: Mapping[str, TaskFormat]
+
+
+FAMILY_FILES = ("generic", "mr3", "rmr1", "rubricrm", "refiner")
+
+
+def parse(text: str, source: str) -> FormatTable:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{source}: not valid TOML: {exc}") from None
+    return tables.load(FormatTable, data, "", source)
+
+
+@functools.cache
+def load(family: str) -> FormatTable:
+    """The format table of ``family`` (``formats/<family>.toml``), validated once."""
+    if family not in FAMILY_FILES:
+        raise RegistryError(f"no judge format for family {family!r}", hint=f"families: {', '.join(FAMILY_FILES)}")
+    name = f"{family}.toml"
+    text = resources.files("edgejudge.formats").joinpath(name).read_text(encoding="utf-8")
+    table = parse(text, f"edgejudge/formats/{name}")
+    if table.family.name != family:
+        raise RegistryError(f"edgejudge/formats/{name}: family.name is {table.family.name!r}, expected {family!r}")
+    return table
