@@ -99,7 +99,7 @@ class Format:
         if chosen not in task.variants:
             raise InputError(f"{item.task} variant {chosen!r} is not one of {', '.join(task.variants)}",
                              code="bad_value", hint="set variant (or subset / domain / target) to one of those")
-        if (item.conversation_a or item.conversation_b) != (chosen == "conversation") and "conversation" in task.variants:
+        if bool(item.conversation_a or item.conversation_b) != (chosen == "conversation") and "conversation" in task.variants:
             raise InputError("give conversation_a and conversation_b for the conversation variant, and only then",
                              code="bad_value")
         if item.task == "safety" and chosen != "prompt" and item.response is None:
