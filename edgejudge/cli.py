@@ -101,63 +101,6 @@ def cli():
 
 @cli.command()
 @runtime_options
-@click.option("--prompt", "prompt", required=True, help="The user's request that the responses answer.")
-@click.option("--response-a", help="First response (pairwise).")
-@click.option("--response-b", help="Second response (pairwise).")
-@click.option("--response", help="The response to rate (pointwise).")
-@click.option("--scale", default=None, metavar="LO-HI", help="Pointwise scale, e.g. 1-5 (the default) or 1-10.")
-@click.option("--rubric", default=None, help="Criteria to judge by.")
-@click.option("--explain/--no-explain", default=True, show_default=True,
-              help="Have the model write a short explanation before its verdict.")
-@click.option("--max-explain-tokens", type=click.IntRange(1), default=96, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for any sampled text.")
-def judge(prompt, response_a, response_b, response, scale, rubric, explain, max_explain_tokens, seed, **kwargs):
-    """Judge one item given by flags, and print its verdict as one JSON object.
-
-    \b
-    Pairwise:  edgejudge judge --prompt P --response-a A --response-b B
-    Pointwise: edgejudge judge --prompt P --response R --scale 1-5
-    """
-    from edgejudge.formats import JudgeOptions
-    from edgejudge.items import make_item
-    from edgejudge.output import data_writer
-
-    pairwise = response_a is not None or response_b is not None
-    if pairwise and response is not None:
-        raise UsageError("give either --response-a and --response-b (pairwise) or --response (pointwise), not both")
-    if not pairwise and response is None:
-        raise UsageError("nothing to judge", hint="give --response-a and --response-b, or --response")
-    if pairwise and scale is not None:
-        raise UsageError("--scale applies to pointwise judging (--response) only")
-    record = {"prompt": prompt, "rubric": rubric}
-    if pairwise:
-        record.update(task="pairwise", response_a=response_a, response_b=response_b)
-    else:
-        record.update(task="pointwise", response=response, scale=scale or "1-5")
-    item = make_item(record)
-    out = data_writer()
-    options = JudgeOptions(explain=explain, max_explain_tokens=max_explain_tokens, seed=seed)
-    with _load_judge(kwargs) as j:
-        result = j.judge(item, options)
-    out.record(result.to_dict(), pretty=out.isatty())
-
-
-@cli.command()
-@runtime_options
-@click.option("--explain/--no-explain", default=True, show_default=True)
-def demo(explain, **kwargs):
-    """Judge the bundled sample pairs with the default model and print the verdicts (JSONL)."""
-    from edgejudge import samples
-    from edgejudge.output import data_writer, warn
-
-    out = data_writer()
-    with _load_judge(kwargs) as j:
-        report = samples.run_demo(j, out.record, explain=explain)
-    warn(report)
-
-
-@cli.command()
-@runtime_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def doctor(as_json, **kwargs):
     """Report the platform, CPU features, llama.cpp build and the settings edgejudge chooses."""
@@ -178,7 +121,7 @@ def main() -> None:
 
 
 # Commands kept in their own modules register themselves on ``cli`` when imported.
-from edgejudge import cli_convert  # noqa: E402,F401
+from edgejudge import cli_convert, cli_judge  # noqa: E402,F401
 
 
 class _StderrNotes(logging.Handler):

@@ -63,6 +63,12 @@ class Judge:
         loaded = runtime.LoadedModel(resolved.path, info)
         return cls(resolved, loaded, info, min_ctx=min_ctx, settings=settings)
 
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """What this model does: its registry entry's tasks, else everything its format does."""
+        spec = self.resolved.spec
+        return spec.tasks if spec is not None else self.format.tasks
+
     # -- judging ---------------------------------------------------------------------------
 
     def provenance(self, item: Item, options: JudgeOptions) -> dict:
@@ -95,7 +101,10 @@ class Judge:
         if not isinstance(item, Item):
             item = items.make_item(item)
         options = replace(options or JudgeOptions(), **option_overrides)
-        self.format.task(item)  # an unsupported task fails before any rubric is written
+        if item.task not in self.tasks:
+            raise InputError(f"{self.resolved.id} does not do the task {item.task!r}", code="unsupported_task",
+                             hint=f"it does: {', '.join(self.tasks)}")
+        self.format.task(item)
         extra = {}
         if self.format.family == "rubricrm" and item.task == "pairwise" and item.rubric is None:
             item = replace(item, rubric=self.rubric_for(item.prompt))
@@ -136,7 +145,7 @@ class Judge:
             cached = self._rubrics.get(key)
         if cached is not None:
             return cached
-        if "rubric" in self.format.tasks:
+        if "rubric" in self.tasks:
             rubric = self.judge({"task": "rubric", "prompt": prompt}).extra["rubric"]
         else:
             rubric = self.companion().rubric_for(prompt)

@@ -132,3 +132,27 @@ def qwen3_gguf(checkpoints, tmp_path_factory):
     base = convert(checkpoints["qwen3"], out / "qwen3-bf16.gguf", outtype="bf16",
                    provenance=provenance_for(registry.load().get("mr3-qwen3-4b"))).path
     return {"bf16": base, "q4_k_m": quantize(base, out / "qwen3-q4_k_m.gguf", "Q4_K_M").path}
+
+
+@pytest.fixture(scope="session")
+def family_ggufs(checkpoints, tmp_path_factory):
+    """The synthetic checkpoints converted as each judge family (the family is in the GGUF's metadata)."""
+    from edgejudge.convert import Provenance, convert
+
+    out = tmp_path_factory.mktemp("family-ggufs")
+    made = {}
+    for family, arch in (("mr3", "qwen3"), ("rmr1", "qwen2"), ("rubricrm", "qwen3"), ("refiner", "qwen3")):
+        pre = "deepseek-r1-qwen" if arch == "qwen2" else "qwen2"
+        made[family] = convert(checkpoints[arch], out / f"{family}.gguf", outtype="q8_0",
+                               provenance=Provenance(family=family, pre_tokenizer=pre)).path
+    return made
+
+
+@pytest.fixture(scope="session")
+def family_judges(family_ggufs):
+    from edgejudge import Judge
+
+    judges = {family: Judge.load(str(path)) for family, path in family_ggufs.items()}
+    yield judges
+    for judge in judges.values():
+        judge.close()

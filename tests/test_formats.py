@@ -202,3 +202,12 @@ def test_every_family_table_loads():
     for family in spec.FAMILY_FILES:
         table = spec.load(family)
         assert table.family.name == family and table.tasks
+
+
+def test_a_cut_answer_loses_its_open_snippet_tag():
+    from edgejudge.formats import well_formed
+
+    assert well_formed("Jupiter <snippet id=1>is big</snippet> and <snippet id=2>gas") == \
+        "Jupiter <snippet id=1>is big</snippet> and gas"
+    assert well_formed("Jupiter <snipp") == "Jupiter "
+    assert well_formed("Plain text.") == "Plain text."

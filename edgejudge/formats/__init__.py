@@ -239,7 +239,7 @@ class Format:
         if task.output == "rubric":
             items = rubric_items(text)
             return Decision(None, {}, None, extra={"rubric": "\n".join(items), "rubric_items": items})
-        return Decision(None, {}, None, extra={task.output: text.strip()})
+        return Decision(None, {}, None, extra={task.output: well_formed(text).strip()})
 
     # -- identity -------------------------------------------------------------------------
 
@@ -258,6 +258,17 @@ def rubric_items(text: str) -> list[str]:
     """The complete items of a generated rubric, renumbered (an item cut by the budget is dropped)."""
     found = [m.group(1) for m in map(RUBRIC_ITEM.match, text.splitlines()) if m]
     return [f"{i}. {body}" for i, body in enumerate(found, 1)]
+
+
+def well_formed(answer: str) -> str:
+    """An answer cut by its budget, without the snippet tag it left open."""
+    last_open, last_close = answer.rfind("<"), answer.rfind("</snippet>")
+    if last_open > last_close:
+        head = answer[:last_open]
+        tail = answer[last_open:]
+        claim = tail.split(">", 1)[1] if ">" in tail and tail.startswith("<snippet") else ""
+        return head + claim
+    return answer
 
 
 def justification(analysis: str) -> str:
