@@ -147,11 +147,13 @@ def prompt(model, think, explain, steps, **kwargs):
 @click.option("--prompt", "prompt", required=True, help="The user's request to write a rubric for.")
 def rubric(prompt, **kwargs):
     """Write a rubric for a request with a rubric generator (e.g. rubricrm-4b-rubric), as JSON."""
-    from edgejudge.output import data_writer
+    from edgejudge.output import data_writer, warn
 
     out = data_writer()
     with _load_judge(kwargs) as j:
         result = j.judge({"task": "rubric", "prompt": prompt})
+    if not result.extra["rubric_items"]:
+        warn("edgejudge: the model finished no complete rubric item within its budget")
     out.record(result.to_dict(), pretty=out.isatty())
 
 

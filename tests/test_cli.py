@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
@@ -126,3 +127,63 @@ def test_doctor_reports_the_decisions(run_cli):
     proc = run_cli("doctor", "--json")
     report = orjson.loads(proc.stdout)
     assert report["model"]["installed"] is True and report["threads"] >= 1
+
+
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+
+
+def test_prompt_needs_no_weights_and_prints_the_exact_bytes():
+    result = invoke("prompt", "-m", "mr3-qwen3-4b", "--prompt", "PROMPT", "--response-a", "RESPONSE_A",
+                    "--response-b", "RESPONSE_B")
+    assert result.exit_code == 0, result.output
+    assert result.output == (GOLDEN / "mr3-pairwise-general.txt").read_text()
+    record = '{"task": "safety", "target": "toxicity", "prompt": "PROMPT", "response": "RESPONSE"}'
+    result = invoke("prompt", "-m", "mr3-qwen3-4b", "--json", record)
+    assert result.output == (GOLDEN / "mr3-safety-toxicity.txt").read_text()
+
+
+def test_prompt_errors():
+    assert invoke("prompt", "-m", "mr3-qwen3-4b", "--json", "{not json").exit_code == 5
+    both = invoke("prompt", "--json", "{}", "--prompt", "p")
+    assert both.exit_code == 2 and "not both" in both.output
+    unknown = invoke("prompt", "-m", "rm-r1-14b", "--task", "arena", "--prompt", "p", "--response-a", "a",
+                     "--response-b", "b")
+    assert unknown.exit_code == 5 and "does not do the task" in unknown.output
+
+
+def test_parse_command(tmp_path):
+    import json
+
+    demo = json.loads((Path(__file__).resolve().parent / "data" / "rm-r1-demo-output.json").read_text())
+    path = tmp_path / "out.txt"
+    path.write_text(demo["completion"])
+    result = invoke("parse", "--family", "rmr1", str(path))
+    assert result.exit_code == 0 and orjson.loads(result.output)["verdict"] == "A"
+    path.write_text("I could not decide.")
+    result = invoke("parse", "--family", "rmr1", str(path))
+    assert result.exit_code == 13 and "never ended" in result.output
+
+
+@pytest.mark.model
+def test_judge_with_swap_and_options(smollm2_path):
+    result = invoke("judge", "--prompt", "2+2?", "--response-a", "4", "--response-b", "5", "--no-explain", "--swap",
+                    "--tie-on-disagreement")
+    assert result.exit_code == 0, result.output
+    record = orjson.loads(result.output)
+    assert record["swap"]["orders"][0]["order"] == "as given"
+    assert record["verdict"] in ("A", "B", "tie")
+
+
+def test_judge_family_gguf_with_task_flags(family_ggufs):
+    result = invoke("judge", "-m", str(family_ggufs["mr3"]), "--task", "arena", "--prompt", "p", "--response-a", "a",
+                    "--response-b", "b", "--no-think", "--no-explain")
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.output)["verdict"] in ("A", "B", "tie", "both_bad")
+    result = invoke("judge", "-m", str(family_ggufs["mr3"]), "--prompt", "Largest?", "--option", "Mars",
+                    "--option", "Jupiter", "--think-budget", "4", "--max-explain-tokens", "4")
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.output)["verdict"] in ("A", "B")
+    result = invoke("rubric", "-m", str(family_ggufs["rubricrm"]), "--prompt", "Write a haiku.")
+    assert result.exit_code == 0, result.output
+    record = orjson.loads(result.output.splitlines()[-1])
+    assert record["verdict"] is None and isinstance(record["rubric_items"], list)
