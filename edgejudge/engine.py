@@ -54,6 +54,8 @@ class Engine:
         if self._ctx is not None and n_tokens <= self.n_ctx:
             return
         wanted = max(n_tokens, self._min_ctx)
+        if self._ctx is not None:
+            wanted = max(wanted, 2 * self.n_ctx)  # growing again soon would drop the cache again
         size = min(limit, -(-wanted // _CTX_STEP) * _CTX_STEP)
         self._free_context()
         lib, info = self._lib, self.model.info

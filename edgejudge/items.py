@@ -112,6 +112,9 @@ def make_item(record: Mapping[str, object], *, default_task: str | None = None) 
     task = record.get("task")
     if task is None:
         task = default_task or _infer_task(record)
+    if task is None:
+        raise InputError("no task given, and none can be inferred (no response fields)", code="missing_field",
+                         hint=f"give \"task\" (one of: {', '.join(TASKS)}) and its fields")
     if not isinstance(task, str) or task not in TASKS:
         raise InputError(f"unknown task {task!r}", code="unknown_task", hint=f"use one of: {', '.join(TASKS)}")
     alternatives, optional = TASKS[task]
@@ -139,8 +142,6 @@ def make_item(record: Mapping[str, object], *, default_task: str | None = None) 
             values[name] = tuple(_text(f"options[{i}]", v) for i, v in enumerate(value))
         elif name in ("conversation", *CONVERSATIONS):
             values[name] = _messages(name, value)
-    if "variant" not in values and VARIANT_ALIASES.get(task) in record:
-        values["variant"] = _text(VARIANT_ALIASES[task], record[VARIANT_ALIASES[task]])
     prompt = values.get("prompt")
     if prompt is not None and not str(prompt).strip():
         raise InputError("the prompt is empty", code="bad_value", hint="give the user's request in 'prompt'")

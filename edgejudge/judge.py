@@ -135,6 +135,19 @@ class Judge:
                   "rubric": rubric}
         return self.judge(items.make_item(record), **options)
 
+    def score_many(self, records, options: JudgeOptions | None = None, **option_overrides):
+        """Judge many records (dicts, or JSON lines as str/bytes) and yield one output record each,
+        in order: the records ``edgejudge score`` writes, errors included (``status`` ``error``)."""
+        from edgejudge import stream
+
+        scorer = stream.Scorer(self, replace(options or JudgeOptions(), **option_overrides))
+        for line_no, record in enumerate(records, 1):
+            if isinstance(record, (str, bytes)):
+                raw = record.encode("utf-8") if isinstance(record, str) else record
+                yield scorer.record(raw, line_no)
+            else:
+                yield scorer.record_value(record, line_no)
+
     # -- rubrics (RubricRM) -----------------------------------------------------------------
 
     def rubric_for(self, prompt: str) -> str:

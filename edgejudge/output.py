@@ -93,3 +93,32 @@ class Progress:
         if self.enabled and self._last >= 0:
             sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+class ItemProgress:
+    """Items done, rate and ETA on one stderr line, drawn only when stderr is a terminal."""
+
+    def __init__(self, total: int | None, *, enabled: bool | None = None):
+        self.total = total
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._drawn = False
+
+    def __call__(self, summary) -> None:
+        if not self.enabled:
+            return
+        done = summary.ok + summary.failed
+        rate = done / summary.seconds if summary.seconds > 0 else 0.0
+        line = f"\r{done}" + (f"/{self.total}" if self.total else "") + f" items, {rate:.2f}/s"
+        if summary.failed:
+            line += f", {summary.failed} failed"
+        if self.total and rate > 0:
+            left = (self.total - done - summary.skipped) / rate
+            line += f", ETA {int(left // 60)}:{int(left % 60):02d}"
+        sys.stderr.write(line + "   ")
+        sys.stderr.flush()
+        self._drawn = True
+
+    def done(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

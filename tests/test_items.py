@@ -22,7 +22,7 @@ def test_pointwise_gets_the_default_scale():
     [
         ({"task": "pairwise", "prompt": "p", "response_a": "a"}, "missing_field"),
         ({"task": "telepathy", "prompt": "p"}, "unknown_task"),
-        ({"prompt": "p"}, "unknown_task"),
+        ({"prompt": "p"}, "missing_field"),
         ({"prompt": 3, "response": "r"}, "bad_type"),
         ({"prompt": "p", "response": ["r"]}, "bad_type"),
         ({"prompt": "   ", "response": "r"}, "bad_value"),
