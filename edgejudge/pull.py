@@ -10,6 +10,7 @@ attempted: only what the Hugging Face cache already holds can be pulled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -29,13 +30,28 @@ def offline_requested(offline: bool) -> bool:
     return value in ("1", "true", "yes", "on")
 
 
-def _hub(offline: bool):
-    # Offline, every call below passes local_files_only=True: huggingface_hub then reads its cache
-    # and opens no connection (tests/test_store.py blocks sockets to prove it).
+def _hub():
     import huggingface_hub
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     return huggingface_hub, (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError)
+
+
+@contextlib.contextmanager
+def _offline(hub, offline: bool):
+    """huggingface_hub's own offline switch, on for the call: besides reading only its cache
+    (local_files_only), the library then makes none of its side requests (it fetches an "agent
+    harness" list from the Hub on its own). It reads the switch from ``HF_HUB_OFFLINE`` once, at
+    import, so it is set on the module. tests/test_store.py blocks sockets to prove no connection."""
+    if not offline:
+        yield
+        return
+    saved = hub.constants.HF_HUB_OFFLINE
+    hub.constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub.constants.HF_HUB_OFFLINE = saved
 
 
 def _locations() -> dict:
@@ -82,10 +98,11 @@ def pull(ref: str, *, offline: bool = False, threads: int | None = None,
 
 
 def _pull_gguf(spec: registry.ModelSpec, quant: str, file: registry.ModelFile, offline: bool, log) -> Path:
-    hub, errors = _hub(offline)
+    hub, errors = _hub()
     try:
-        cached = hub.hf_hub_download(file.origin, file.filename, revision=spec.revision, local_files_only=offline,
-                                     **_locations())
+        with _offline(hub, offline):
+                cached = hub.hf_hub_download(file.origin, file.filename, revision=spec.revision,
+                                         local_files_only=offline, **_locations())
     except errors as exc:
         raise _download_error(f"{file.origin}/{file.filename}", exc, offline) from None
     log(f"downloaded {file.filename} ({Path(cached).stat().st_size / 2**20:,.0f} MiB)")
@@ -99,10 +116,11 @@ def _pull_and_convert(spec: registry.ModelSpec, quant: str, file: registry.Model
                       threads: int | None, log) -> Path:
     from edgejudge.convert import convert, provenance_for, quantize
 
-    hub, errors = _hub(offline)
+    hub, errors = _hub()
     try:
-        checkpoint = hub.snapshot_download(spec.repo, revision=spec.revision, allow_patterns=CHECKPOINT_FILES,
-                                           local_files_only=offline, **_locations())
+        with _offline(hub, offline):
+            checkpoint = hub.snapshot_download(spec.repo, revision=spec.revision, allow_patterns=CHECKPOINT_FILES,
+                                               local_files_only=offline, **_locations())
     except errors as exc:
         raise _download_error(f"the checkpoint {spec.repo}", exc, offline) from None
     commit = Path(checkpoint).name
