@@ -65,7 +65,7 @@ def run_cli():
     return run
 
 
-def gguf_bytes(kvs=(), tensors=(), *, version=3, n_tensors=None, n_kv=None, alignment=32, data_pad=0):
+def gguf_bytes(kvs=(), tensors=(), *, version=3, n_tensors=None, n_kv=None, alignment=32, data_pad=0, data=True):
     """Bytes of a GGUF file written field by field, so that tests can make any corruption.
 
     ``kvs``: (key, value_type, value) with value_type a GGUFValueType number (8 string, 4 uint32,
@@ -95,8 +95,9 @@ def gguf_bytes(kvs=(), tensors=(), *, version=3, n_tensors=None, n_kv=None, alig
         out += string(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
         out += struct.pack("<IQ", ggml_type, offset)
     out += b"\0" * (-len(out) % alignment)
-    end = max((offset + nbytes for *_, offset, nbytes in tensors), default=0)
-    out += b"\x01" * (end + data_pad)
+    if data:
+        end = max((offset + nbytes for *_, offset, nbytes in tensors), default=0)
+        out += b"\x01" * (end + data_pad)
     return bytes(out)
 
 

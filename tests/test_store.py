@@ -242,9 +242,10 @@ def test_a_kill_during_import_leaves_the_store_consistent(hub_env, tmp_path):
     # A 2 GiB GGUF whose tensor data is a sparse hole: cheap to make, slow enough to copy.
     big = tmp_path / "big.gguf"
     size = 2 << 30
-    big.write_bytes(gguf_bytes(VALID_KVS, (("token_embd.weight", (size // 4 - 1024,), 0, 0, size - 4096),))[:4096])
+    header = gguf_bytes(VALID_KVS, (("token_embd.weight", (size // 4,), 0, 0, size),), data=False)
+    big.write_bytes(header)
     with open(big, "r+b") as handle:
-        handle.truncate(4096 + size)
+        handle.truncate(len(header) + size)
     proc = subprocess.Popen([sys.executable, "-m", "edgejudge", "import", str(big), "--as", "big:F32"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     target = store.home() / "models" / "big" / "F32"
