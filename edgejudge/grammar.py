@@ -82,6 +82,11 @@ def answer_block() -> str:
     )
 
 
+def until_answer() -> str:
+    """Free text without markup, then ``<answer>``: RM-R1's optional summary before its verdict."""
+    return 'root ::= [^<]* "<answer>"\n'
+
+
 def named(name: str) -> str | None:
     """The grammar a format table names (``""`` for free text)."""
     if not name:
@@ -91,6 +96,7 @@ def named(name: str) -> str | None:
         "sentences": lambda: sentences_body(2),
         "rubric_list": rubric_list,
         "answer_block": answer_block,
+        "until_answer": until_answer,
     }[name]()
 
 

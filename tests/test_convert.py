@@ -282,3 +282,17 @@ def test_add_flags_follow_the_post_processor():
     assert add_flags({}, {"add_bos_token": True}) == {"bos": True}
     roberta = {"post_processor": {"type": "Sequence", "processors": [{"type": "RobertaProcessing"}]}}
     assert add_flags(roberta, {}) == {"bos": True, "eos": True, "sep": True}
+
+
+def test_build_ladder_writes_every_quant_and_a_manifest(checkpoints, tmp_path):
+    from edgejudge.convert import build_ladder
+    from edgejudge.store import file_sha256
+
+    manifest = build_ladder("mr3-qwen3-4b", checkpoints["qwen3"], tmp_path, types=("Q8_0", "Q4_K_M", "Q2_K"))
+    assert [e["quant"] for e in manifest["files"]] == ["BF16", "Q8_0", "Q4_K_M", "Q2_K"]
+    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    assert on_disk == manifest and on_disk["source"]["repo"] == "rubricreward/mR3-Qwen3-4B-en-prompt-en-thinking"
+    for entry in on_disk["files"]:
+        path = tmp_path / entry["file"]
+        assert entry["size"] == path.stat().st_size and entry["sha256"] == file_sha256(path, use_cache=False)
+        assert gguf_file.read(path).get("edgejudge.family") == "mr3"

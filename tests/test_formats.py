@@ -211,3 +211,25 @@ def test_a_cut_answer_loses_its_open_snippet_tag():
         "Jupiter <snippet id=1>is big</snippet> and gas"
     assert well_formed("Jupiter <snipp") == "Jupiter "
     assert well_formed("Plain text.") == "Plain text."
+
+
+def test_swap_combination_on_known_probabilities():
+    from edgejudge.formats import Decision
+    from edgejudge.verdict import combine_swap
+
+    first = Decision("A", {"A": 0.8, "B": 0.2}, 0.9)
+    second = Decision("A", {"A": 0.6, "B": 0.4}, 0.7)  # swapped order: its "A" is the original B
+    combined, swap = combine_swap("pairwise", first, second, tie_on_disagreement=False)
+    assert combined.probabilities == pytest.approx({"A": 0.6, "B": 0.4})
+    assert combined.verdict == "A" and combined.label_mass == pytest.approx(0.8)
+    assert swap["agree"] is False and swap["orders"][1]["verdict"] == "B"
+    assert combine_swap("pairwise", first, second, tie_on_disagreement=True)[0].verdict == "tie"
+    agreeing = Decision("B", {"A": 0.1, "B": 0.9}, 0.9)
+    combined, swap = combine_swap("pairwise", first, agreeing, tie_on_disagreement=True)
+    assert swap["agree"] is True and combined.verdict == "A" and combined.probabilities["A"] == pytest.approx(0.85)
+
+    strength = {str(i): 0.0 for i in range(1, 8)}
+    one = Decision("2", {**strength, "2": 1.0}, 1.0, score=2)
+    other = Decision("6", {**strength, "6": 1.0}, 1.0, score=6)  # swapped 6 = original 2
+    combined, swap = combine_swap("strength", one, other, tie_on_disagreement=False)
+    assert swap["agree"] is True and combined.score == 2 and combined.probabilities["2"] == pytest.approx(1.0)

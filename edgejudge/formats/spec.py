@@ -19,7 +19,7 @@ from edgejudge import tables
 from edgejudge.errors import RegistryError
 
 CHATS = ("chatml", "deepseek", "gguf")
-GRAMMARS = ("", "json_string", "sentences", "rubric_list", "answer_block")
+GRAMMARS = ("", "json_string", "sentences", "rubric_list", "answer_block", "until_answer")
 
 
 @dataclass(frozen=True)
