@@ -166,3 +166,19 @@ def test_context_is_sized_from_the_request(engine, smollm2_judge):
     assert outcome.n_ctx <= 256
     big = engine.run(plan(CHAT + "word " * 600, ReadLabels("v", ("A", "B"))))
     assert 600 < big.n_ctx <= 1024
+
+
+def test_greedy_resampling_after_a_rejection_equals_the_masked_argmax(smollm2_judge):
+    from edgejudge.engine import _constrained_resample
+    from edgejudge.registry import Sampling
+
+    model = smollm2_judge.model
+    grammar = Grammar(model, 'root ::= [0-9]+ "."\n')
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        logits = rng.normal(size=model.n_vocab).astype(np.float32)
+        expected = int(np.argmax(grammar.mask(logits)))
+        assert _constrained_resample(logits, grammar, Sampling(temperature=0.0), rng) == expected
+    sampled = _constrained_resample(logits, grammar, Sampling(temperature=1.0), rng)
+    assert grammar.allows(sampled)
+    grammar.close()
