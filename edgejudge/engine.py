@@ -142,8 +142,10 @@ class Engine:
         Returns how many tokens were reused. At least the last token is evaluated, so that its
         logits are fresh.
         """
+        if not tokens:
+            raise RuntimeFailure("nothing to evaluate: the prompt has no tokens")
         common = 0
-        limit = min(len(tokens), len(self.tokens)) - 0
+        limit = min(len(tokens), len(self.tokens))
         while common < limit and tokens[common] == self.tokens[common]:
             common += 1
         common = min(common, len(tokens) - 1)

@@ -116,7 +116,7 @@ class Format:
         return tuple(task.labels)
 
     def _data(self, item: Item) -> dict[str, str]:
-        style_lines = self.table.family.name == "rmr1"
+        style_lines = self.table.family.conversation == "role_lines"
         data = {name: getattr(item, name) for name in ("prompt", "response", "response_a", "response_b", "sources")}
         data = {k: v for k, v in data.items() if v is not None}
         if item.rubric is not None:

@@ -19,6 +19,7 @@ from edgejudge import tables
 from edgejudge.errors import RegistryError
 
 CHATS = ("chatml", "deepseek", "gguf")
+CONVERSATIONS = ("role_blocks", "role_lines")
 GRAMMARS = ("", "json_string", "sentences", "rubric_list", "answer_block", "until_answer")
 
 
@@ -101,6 +102,7 @@ class FamilyFormat:
     think_budget: int = 0
     explain_from_reasoning: bool = False
     explain_tokens: int = 256
+    conversation: str = "role_blocks"
     temperature: float = 0.0
     top_p: float = 1.0
     top_k: int = 0
@@ -109,6 +111,8 @@ class FamilyFormat:
     def __post_init__(self):
         if self.chat not in CHATS:
             raise ValueError(f"chat must be one of {', '.join(CHATS)}")
+        if self.conversation not in CONVERSATIONS:
+            raise ValueError(f"conversation must be one of {', '.join(CONVERSATIONS)}")
         if self.think and not (self.think_stop and self.think_close):
             raise ValueError("a family that thinks needs think_stop and think_close")
 
