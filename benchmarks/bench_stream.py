@@ -158,14 +158,19 @@ def peak_memory(pairs) -> None:
 
     source.write_bytes(b"".join(orjson.dumps({"prompt": p["prompt"], "response_a": p["chosen"],
                                               "response_b": p["rejected"]}) + b"\n" for p in pairs))
-    proc = subprocess.Popen([sys.executable, "-m", "edgejudge", "score", str(source), "-o", str(work / "out.jsonl"),
-                             "-q", "--no-explain"], stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    # The child reports its own high-water mark (VmHWM, reset by exec): ru_maxrss from wait4 would
+    # also count the pages it shared with this parent between fork and exec.
+    status = work / "status.txt"
+    launcher = (f"import atexit, runpy, sys; atexit.register(lambda: open({str(status)!r}, 'w').write("
+                f"open('/proc/self/status').read())); sys.argv = ['edgejudge', 'score', {str(source)!r}, '-o', "
+                f"{str(work / 'out.jsonl')!r}, '-q', '--no-explain']; runpy.run_module('edgejudge', run_name='__main__')")
+    subprocess.run([sys.executable, "-c", launcher], stderr=subprocess.DEVNULL, check=False)
+    peak_kib = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM"))
     n_ctx = 4096
     for line in (work / "out.jsonl").read_bytes().splitlines():
         n_ctx = max(n_ctx, orjson.loads(line)["timings"]["n_ctx"])
     budget = resolved.path.stat().st_size + n_ctx * per_token + 300 * 2**20
-    peak = usage.ru_maxrss * 1024
+    peak = peak_kib * 1024
     print(f"peak RSS of `edgejudge score` over {len(pairs)} pairs: {peak / 2**20:.0f} MiB; model file "
           f"{resolved.path.stat().st_size / 2**20:.0f} MiB + KV cache {n_ctx * per_token / 2**20:.0f} MiB (n_ctx {n_ctx}) "
           f"+ 300 MiB = {budget / 2**20:.0f} MiB: {'met' if peak <= budget else 'NOT met'}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import subprocess
 import sys
 import tarfile
@@ -27,6 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
+
+# Each converter reports its own memory high-water mark (VmHWM is reset by exec; ru_maxrss from
+# wait4 would also count the pages a child shares with its parent between fork and exec).
+HWM = "import atexit; atexit.register(lambda: open({status!r}, 'w').write(open('/proc/self/status').read()))\n"
 
 WRAPPER = """
 import sys
@@ -55,30 +58,28 @@ def llama_cpp_dir(cache: Path) -> Path:
     return target
 
 
-def run_measured(command: list[str], env: dict | None = None) -> tuple[float, int]:
-    """Run ``command``; return (wall seconds, peak RSS in bytes) of that child alone."""
+def run_measured(python: str, code: str, status: Path) -> tuple[float, int]:
+    """Run ``code`` with ``python``; return (wall seconds, peak resident memory in bytes)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([python, "-c", HWM.format(status=str(status)) + code],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed ({proc.returncode}):\n{stderr.decode(errors='replace')[-3000:]}")
-    return elapsed, usage.ru_maxrss * 1024
+        raise RuntimeError(f"{python} failed ({proc.returncode}):\n{proc.stderr.decode(errors='replace')[-3000:]}")
+    peak_kib = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM"))
+    return elapsed, peak_kib * 1024
 
 
 def convert_both(src: Path, outdir: Path, *, outtype: str, pre: str, reference_python: str,
                  llama_dir: Path, model: str | None = None) -> dict:
     ours, reference = outdir / f"edgejudge-{outtype}.gguf", outdir / f"llama-cpp-{outtype}.gguf"
-    command = [sys.executable, str(ROOT / "convert" / "hf_to_gguf.py"), str(src), "-o", str(ours), "--outtype", outtype]
-    if model:
-        command += ["--model", model]
-    ours_time, ours_rss = run_measured(command)
+    argv = [str(src), "-o", str(ours), "--outtype", outtype] + (["--model", model] if model else [])
+    script = ROOT / "convert" / "hf_to_gguf.py"
+    ours_code = f"import runpy, sys\nsys.argv = {[str(script), *argv]!r}\nrunpy.run_path({str(script)!r}, run_name='__main__')\n"
+    ours_time, ours_rss = run_measured(sys.executable, ours_code, outdir / "ours.status")
     wrapper = WRAPPER.format(llama_dir=str(llama_dir), pre=pre,
                              argv=[str(src), "--outfile", str(reference), "--outtype", outtype])
-    env = {k: v for k, v in os.environ.items() if k != "NO_LOCAL_GGUF"}  # use the sdist's gguf-py
-    ref_time, ref_rss = run_measured([reference_python, "-c", wrapper], env=env)
+    ref_time, ref_rss = run_measured(reference_python, wrapper, outdir / "reference.status")
     return {"ours": ours, "reference": reference, "ours_s": ours_time, "ours_rss": ours_rss,
             "reference_s": ref_time, "reference_rss": ref_rss}
 
