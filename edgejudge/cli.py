@@ -77,10 +77,47 @@ def _settings(kwargs: dict):
     )
 
 
+def backend_options(func):
+    """Flags to run the judge on an OpenAI-compatible server instead of locally."""
+    options = [
+        click.option("--backend", type=click.Choice(["local", "openai"]), default="local", show_default=True,
+                     help="Run locally with llama.cpp, or on an OpenAI-compatible server (llama-server, vLLM)."),
+        click.option("--base-url", default=None, metavar="URL", help="The server, e.g. http://127.0.0.1:8080 (openai)."),
+        click.option("--api-key-env", default=None, metavar="VAR", help="Environment variable holding the API key."),
+        click.option("--server-model", default=None, help="The server's model name (default: its first)."),
+        click.option("--dialect", type=click.Choice(["auto", "llama.cpp", "vllm"]), default="auto",
+                     help="How to send grammars: llama.cpp servers or vLLM (auto: from /v1/models)."),
+        click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True,
+                     help="Seconds to wait for one server request."),
+        click.option("--retries", type=click.IntRange(0), default=3, show_default=True,
+                     help="Retries of a request that failed for a transient reason (connection, 429, 5xx)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _load_judge(kwargs: dict, **extra):
     from edgejudge.judge import Judge
 
     settings = _settings(kwargs)
+    backend = kwargs.pop("backend", "local")
+    remote = {k: kwargs.pop(k, None) for k in ("base_url", "api_key_env", "server_model", "dialect", "timeout", "retries")}
+    if backend == "openai":
+        from edgejudge.remote import RemoteSettings
+
+        if not remote["base_url"]:
+            raise UsageError("--backend openai needs --base-url", hint="e.g. --base-url http://127.0.0.1:8080")
+        key = None
+        if remote["api_key_env"]:
+            key = os.environ.get(remote["api_key_env"])
+            if not key:
+                raise UsageError(f"--api-key-env {remote['api_key_env']}: that variable is not set")
+        return Judge.remote(kwargs.pop("model"), RemoteSettings(
+            base_url=remote["base_url"], api_key=key, model=remote["server_model"], dialect=remote["dialect"],
+            timeout=remote["timeout"], retries=remote["retries"]))
+    if remote["base_url"]:
+        raise UsageError("--base-url needs --backend openai")
     return Judge.load(kwargs.pop("model"), settings=settings, **extra)
 
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from edgejudge.cli import _load_judge, cli, runtime_options
+from edgejudge.cli import _load_judge, backend_options, cli, runtime_options
 from edgejudge.errors import UsageError
 
 TASK_NAMES = ["pairwise", "pointwise", "arena", "strength", "binary", "safety", "mcq", "rubric", "refine"]
@@ -103,6 +103,7 @@ def item_from(kwargs: dict):
 
 @cli.command()
 @runtime_options
+@backend_options
 @item_options
 @judge_options
 def judge(**kwargs):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from edgejudge.cli import _load_judge, cli, runtime_options
+from edgejudge.cli import _load_judge, backend_options, cli, runtime_options
 from edgejudge.cli_judge import judge_options, options_from
 from edgejudge.errors import Interrupted, PartialFailure, UsageError
 
@@ -40,14 +40,17 @@ def _count_lines(path: str) -> int | None:
 
 @cli.command()
 @runtime_options
+@backend_options
 @judge_options
+@click.option("--concurrency", type=click.IntRange(1), default=1, show_default=True,
+              help="Items in flight at once (for --backend openai; a local model judges one at a time).")
 @click.argument("source", metavar="[IN.jsonl|-]", default="-")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the records to this file instead of stdout.")
 @click.option("--resume", is_flag=True, help="With -o: skip the items the output already holds.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first line that fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr.")
-def score(source, output, resume, fail_fast, quiet, **kwargs):
+def score(source, output, resume, fail_fast, quiet, concurrency, **kwargs):
     """Judge a JSON Lines file (or stdin): one output record per input line, in order.
 
     \b
@@ -82,7 +85,7 @@ def score(source, output, resume, fail_fast, quiet, **kwargs):
     with _load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
         progress = ItemProgress(total, enabled=None if not quiet else False)
         summary = stream.run(stream.Scorer(judge, options), handle, emit, skip=done, fail_fast=fail_fast,
-                             progress=progress, stop=stop)
+                             progress=progress, stop=stop, concurrency=concurrency if judge.model is None else 1)
         progress.done()
     if source != "-":
         handle.close()
@@ -100,6 +103,7 @@ def score(source, output, resume, fail_fast, quiet, **kwargs):
 
 @cli.command()
 @runtime_options
+@backend_options
 @judge_options
 @click.option("--stdio", is_flag=True, required=True, help="Serve requests on stdin/stdout (one JSON per line).")
 def serve(stdio, **kwargs):

@@ -13,12 +13,13 @@ thread-safe), so concurrency buys nothing on one model but costs nothing in corr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 
-from edgejudge import __version__, items, runtime, store, verdict
+from edgejudge import __version__, items, registry, runtime, store, verdict
 from edgejudge.engine import Engine
 from edgejudge.errors import InputError
 from edgejudge.formats import Decision, Format, JudgeOptions
@@ -38,20 +39,39 @@ def make_format(resolved: store.ResolvedModel, model: runtime.LoadedModel | None
                   sampling=spec.sampling if spec else None, think_budget=spec.think_budget if spec else None)
 
 
-class Judge:
-    """A loaded judge model with its format and engine."""
+@dataclass(frozen=True)
+class RemoteModel:
+    """A judge served by a remote server: its registry entry (or none) and the server's identity."""
 
-    def __init__(self, resolved: store.ResolvedModel, model: runtime.LoadedModel, info: runtime.RuntimeInfo,
-                 *, min_ctx: int = 0, settings: runtime.RuntimeSettings | None = None):
+    id: str
+    quant: str | None
+    spec: registry.ModelSpec | None
+    family: str
+    server: dict
+
+    def describe(self) -> dict:
+        return {"id": self.id, "quant": self.quant, "sha256": None, "family": self.family, **self.server}
+
+
+class Judge:
+    """A judge model with its format and engine (local llama.cpp, or a remote server)."""
+
+    def __init__(self, resolved, model: runtime.LoadedModel | None, info: runtime.RuntimeInfo | None,
+                 *, min_ctx: int = 0, settings: runtime.RuntimeSettings | None = None,
+                 engine=None, fmt: Format | None = None):
         self.resolved = resolved
         self.model = model
         self.info = info
         self.settings = settings
-        self.format = make_format(resolved, model)
-        self.engine = Engine(model, min_ctx=min_ctx)
-        self._lock = threading.RLock()
+        self.format = fmt or make_format(resolved, model)
+        self.engine = engine or Engine(model, min_ctx=min_ctx)
+        # A llama.cpp context is not thread-safe: calls are serialised. A remote server takes
+        # concurrent requests, so a remote judge does not serialise.
+        self._lock = threading.RLock() if model is not None else contextlib.nullcontext()
+        self._state_lock = threading.RLock()
         self._companion: Judge | None = None
         self._rubrics: dict[str, str] = {}
+        self._remote = None
 
     @classmethod
     def load(cls, model: str | None = None, *, settings: runtime.RuntimeSettings | None = None,
@@ -69,25 +89,44 @@ class Judge:
         spec = self.resolved.spec
         return spec.tasks if spec is not None else self.format.tasks
 
+    @classmethod
+    def remote(cls, model: str | None, remote_settings) -> Judge:
+        """A judge whose plans run on an OpenAI-compatible server (llama-server, vLLM): ``model``
+        names the judge (a registered id, or a local GGUF for its chat template), for the format."""
+        from edgejudge import prompts
+        from edgejudge.remote import RemoteEngine
+
+        reg = registry.load()
+        ref = model or reg.default_model
+        fmt = prompts.format_for(ref)
+        model_id, quant = store.split_ref(ref)
+        spec = None if store.looks_like_path(ref) else reg.models.get(model_id)
+        engine = RemoteEngine(remote_settings)
+        resolved = RemoteModel(model_id if spec else ref, quant, spec, fmt.family, engine.describe())
+        judge = cls(resolved, None, None, engine=engine, fmt=fmt)
+        judge._remote = remote_settings
+        return judge
+
     # -- judging ---------------------------------------------------------------------------
 
     def provenance(self, item: Item, options: JudgeOptions) -> dict:
         sampling = options.sampling or self.format.sampling
+        if self.info is None:
+            backend = self.engine.describe()
+            versions = {"llama_cpp_python": None, "llama_cpp": None}
+        else:
+            backend = {"backend": "local", "threads": self.info.threads, "gpu_layers": self.info.gpu_layers,
+                       "extra_bufts": self.info.extra_bufts, "flash_attn": self.info.flash_attn}
+            versions = {"llama_cpp_python": self.info.llama_cpp_python, "llama_cpp": self.info.llama_cpp}
         return {
             "edgejudge": __version__,
-            "llama_cpp_python": self.info.llama_cpp_python,
-            "llama_cpp": self.info.llama_cpp,
+            **versions,
             "format": f"{self.format.family}/{item.task}",
             "template_sha256": self.format.template_sha256(),
             "seed": options.seed,
             "sampling": asdict(sampling),
             "think_budget": self.format.think_budget if options.think_budget is None else options.think_budget,
-            "runtime": {
-                "threads": self.info.threads,
-                "gpu_layers": self.info.gpu_layers,
-                "extra_bufts": self.info.extra_bufts,
-                "flash_attn": self.info.flash_attn,
-            },
+            "runtime": backend,
         }
 
     def _run(self, item: Item, options: JudgeOptions) -> tuple[Decision, Outcome]:
@@ -135,18 +174,21 @@ class Judge:
                   "rubric": rubric}
         return self.judge(items.make_item(record), **options)
 
-    def score_many(self, records, options: JudgeOptions | None = None, **option_overrides):
+    def score_many(self, records, options: JudgeOptions | None = None, *, concurrency: int = 1,
+                   **option_overrides):
         """Judge many records (dicts, or JSON lines as str/bytes) and yield one output record each,
-        in order: the records ``edgejudge score`` writes, errors included (``status`` ``error``)."""
+        in order: the records ``edgejudge score`` writes, errors included (``status`` ``error``).
+        ``concurrency`` > 1 keeps that many items in flight (useful with a remote judge)."""
         from edgejudge import stream
 
         scorer = stream.Scorer(self, replace(options or JudgeOptions(), **option_overrides))
-        for line_no, record in enumerate(records, 1):
+
+        def one(line_no: int, record):
             if isinstance(record, (str, bytes)):
-                raw = record.encode("utf-8") if isinstance(record, str) else record
-                yield scorer.record(raw, line_no)
-            else:
-                yield scorer.record_value(record, line_no)
+                return scorer.record(record.encode("utf-8") if isinstance(record, str) else record, line_no)
+            return scorer.record_value(record, line_no)
+
+        yield from stream.ordered(((n, lambda n=n, r=r: one(n, r)) for n, r in enumerate(records, 1)), concurrency)
 
     # -- rubrics (RubricRM) -----------------------------------------------------------------
 
@@ -154,7 +196,7 @@ class Judge:
         """The rubric for ``prompt``: this model's own (a rubric generator) or its companion's,
         written once per prompt and cached."""
         key = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
-        with self._lock:
+        with self._state_lock:
             cached = self._rubrics.get(key)
         if cached is not None:
             return cached
@@ -165,7 +207,7 @@ class Judge:
         if not rubric:
             raise InputError("the rubric generator wrote no complete rubric item for this prompt", code="no_rubric",
                              hint="give the rubric with the item (the 'rubric' field)")
-        with self._lock:
+        with self._state_lock:
             self._rubrics[key] = rubric
         return rubric
 
@@ -174,7 +216,11 @@ class Judge:
         if spec is None or spec.companion is None:
             raise InputError(f"{self.resolved.id} needs a rubric with each item (it has no rubric generator)",
                              code="missing_field", hint="give the rubric in the 'rubric' field")
-        with self._lock:
+        if self._remote is not None:
+            raise InputError(f"{self.resolved.id} on a server needs the rubric with each item",
+                             code="missing_field", hint="give the rubric in the 'rubric' field (write it with "
+                             f"edgejudge rubric -m {spec.companion})")
+        with self._state_lock:
             if self._companion is None:
                 self._companion = Judge.load(spec.companion, settings=self.settings)
         return self._companion
@@ -182,12 +228,13 @@ class Judge:
     # -- lifetime --------------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._state_lock:
             if self._companion is not None:
                 self._companion.close()
                 self._companion = None
             self.engine.close()
-            self.model.close()
+            if self.model is not None:
+                self.model.close()
 
     def __enter__(self) -> Judge:
         return self

@@ -10,6 +10,7 @@ and skips the items it already holds.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -140,24 +141,47 @@ def _key(ident) -> str:
     return orjson.dumps(ident).decode()
 
 
+def ordered(tasks: Iterable[tuple[int, Callable[[], Record]]], concurrency: int) -> Iterator[Record]:
+    """Run ``(line, work)`` tasks with up to ``concurrency`` in flight; yield results in order."""
+    if concurrency <= 1:
+        for _, work in tasks:
+            yield work()
+        return
+    window: collections.deque = collections.deque()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="edgejudge") as pool:
+        for _, work in tasks:
+            window.append(pool.submit(work))
+            if len(window) >= 2 * concurrency:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
 def run(scorer: Scorer, source: Iterable[bytes], emit: Callable[[Record], None], *, skip: collections.Counter | None = None,
         fail_fast: bool = False, progress: Callable[[Summary], None] | None = None,
-        stop: Callable[[], bool] = lambda: False) -> Summary:
+        stop: Callable[[], bool] = lambda: False, concurrency: int = 1) -> Summary:
     """Score every line of ``source``, passing each record to ``emit`` in input order."""
     summary = Summary()
     skip = collections.Counter(skip or {})
     started = time.perf_counter()
-    for line_no, raw in numbered(source):
-        if stop():
-            break
-        if skip:
-            value, _ = parse_line(raw, line_no)
-            key = _key(record_id(value, line_no))
-            if skip[key] > 0:
-                skip[key] -= 1
-                summary.skipped += 1
-                continue
-        record = scorer.record(raw, line_no)
+    halted = {"now": False}
+
+    def tasks():
+        for line_no, raw in numbered(source):
+            if stop() or halted["now"]:
+                return
+            if skip:
+                value, _ = parse_line(raw, line_no)
+                key = _key(record_id(value, line_no))
+                if skip[key] > 0:
+                    skip[key] -= 1
+                    summary.skipped += 1
+                    continue
+            yield line_no, (lambda raw=raw, line_no=line_no: scorer.record(raw, line_no))
+
+    for record in ordered(tasks(), concurrency):
+        if halted["now"]:
+            continue  # --fail-fast: items already in flight finish, but are not written
         emit(record)
         if record["status"] == "ok":
             summary.ok += 1
@@ -168,7 +192,7 @@ def run(scorer: Scorer, source: Iterable[bytes], emit: Callable[[Record], None],
         if progress is not None:
             progress(summary)
         if fail_fast and record["status"] != "ok":
-            break
+            halted["now"] = True
     summary.seconds = time.perf_counter() - started
     return summary
 

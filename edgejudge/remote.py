@@ -1,0 +1,267 @@
+"""The remote backend: the same plans, run by an OpenAI-compatible server.
+
+llama.cpp's ``llama-server``, llama-cpp-python's server and vLLM all serve raw completions
+(``/v1/completions``) with log-probabilities and grammar constraints. edgejudge renders the
+judge's exact prompt itself and sends it as text, so the model sees the same bytes as locally:
+
+* fed text (verdict prefixes, closing tags) is appended to the prompt of the next request;
+* generated text is one completion (``stop``, ``max_tokens``, the sampler, and the grammar as
+  ``grammar`` for llama.cpp servers or ``structured_outputs.grammar`` for vLLM);
+* labels are read from the log-probabilities the server gives for the label's tokens after the
+  prompt (``echo`` with ``logprobs``), with the same divergence-point logic as locally.
+
+Transient failures (connection refused or reset, 429, 5xx) are retried with exponential backoff;
+client errors and timeouts are not. A request that finally fails raises :class:`RemoteError`,
+which the stream turns into an error record.
+
+Limitation: the server tokenizes the text, with special tokens parsed, so user text holding a
+control token's text (``<|im_end|>``) is not kept inert as it is by the local backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+from edgejudge.errors import EdgejudgeError, GrammarError
+from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
+
+TRANSIENT_STATUS = (429, 500, 502, 503, 504)
+
+
+class RemoteError(EdgejudgeError):
+    """A request to the remote server failed (exit 7, like a llama.cpp failure)."""
+
+    exit_code = 7
+    code = "backend"
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None):
+        super().__init__(message, hint=hint)
+        if code:
+            self.code = code
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """Where the server is and how to talk to it."""
+
+    base_url: str
+    api_key: str | None = None
+    timeout: float = 300.0
+    retries: int = 3
+    backoff: float = 0.5
+    model: str | None = None
+    dialect: str = "auto"  # "llama.cpp" (llama-server, llama-cpp-python) or "vllm"
+
+    def __post_init__(self):
+        parsed = urllib.parse.urlparse(self.base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise RemoteError(f"--base-url {self.base_url!r} is not an http(s) URL",
+                              hint="e.g. --base-url http://127.0.0.1:8080")
+        if self.dialect not in ("auto", "llama.cpp", "vllm"):
+            raise RemoteError(f"dialect {self.dialect!r} is not auto, llama.cpp or vllm")
+
+    @property
+    def host(self) -> str:
+        return urllib.parse.urlparse(self.base_url).netloc
+
+
+class Client:
+    """JSON over HTTP with retries for transient failures."""
+
+    def __init__(self, settings: RemoteSettings):
+        self.settings = settings
+        root = settings.base_url.rstrip("/")
+        self.root = root if root.endswith("/v1") else root + "/v1"
+
+    def request(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.settings.api_key:
+            headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                req = urllib.request.Request(self.root + path, data=data, headers=headers, method=method)
+                with urllib.request.urlopen(req, timeout=self.settings.timeout) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                detail = exc.read()[:300].decode("utf-8", "replace")
+                if exc.code in TRANSIENT_STATUS and attempt <= self.settings.retries:
+                    self._wait(attempt, exc.headers.get("Retry-After"))
+                    continue
+                raise RemoteError(f"{self.settings.host} answered {exc.code} to {path}: {detail}",
+                                  hint="check the server's log" if exc.code >= 500 else
+                                  "the request was refused; check --server-model and the server's options") from None
+            except (TimeoutError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+                    raise RemoteError(f"{self.settings.host} did not answer {path} within {self.settings.timeout:g} s",
+                                      code="timeout", hint="raise --timeout, or lower --concurrency") from None
+                if attempt <= self.settings.retries:
+                    self._wait(attempt, None)
+                    continue
+                raise RemoteError(f"cannot reach {self.settings.host}: {reason}", code="backend_unavailable",
+                                  hint="is the server running at --base-url?") from None
+            except json.JSONDecodeError:
+                raise RemoteError(f"{self.settings.host} sent something other than JSON for {path}") from None
+
+    def _wait(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.settings.backoff * 2 ** (attempt - 1)
+        if retry_after and retry_after.isdigit():
+            delay = max(delay, float(retry_after))
+        time.sleep(min(delay, 30.0))
+
+
+class RemoteEngine:
+    """Runs plans on a server: the counterpart of :class:`edgejudge.engine.Engine`."""
+
+    def __init__(self, settings: RemoteSettings):
+        self.settings = settings
+        self.client = Client(settings)
+        listing = self.client.request("GET", "/models").get("data") or []
+        if not listing and not settings.model:
+            raise RemoteError(f"{settings.host} lists no model", hint="give --server-model")
+        self.model = settings.model or listing[0]["id"]
+        owner = next((m.get("owned_by", "") for m in listing if m.get("id") == self.model), "")
+        self.dialect = settings.dialect if settings.dialect != "auto" else ("vllm" if owner == "vllm" else "llama.cpp")
+
+    def describe(self) -> dict:
+        return {"backend": "openai", "host": self.settings.host, "server_model": self.model, "dialect": self.dialect}
+
+    def close(self) -> None:
+        pass
+
+    def truncate(self, n: int) -> None:
+        pass  # the server keeps its own prompt cache
+
+    def run(self, plan: Plan, *, seed: int = 0) -> Outcome:
+        outcome = Outcome()
+        started = time.perf_counter()
+        text = plan.prompt
+        for step in plan.steps:
+            if isinstance(step, Append):
+                text += step.text
+            elif isinstance(step, Generate):
+                t0 = time.perf_counter()
+                generated, text = self._generate(step, text, seed, outcome)
+                outcome.texts[step.name] = generated
+                outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
+            elif isinstance(step, ReadLabels):
+                t0 = time.perf_counter()
+                outcome.labels[step.name] = self._read_labels(step, text, outcome)
+                outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
+        outcome.timings["total_s"] = time.perf_counter() - started
+        return outcome
+
+    def _completion(self, body: dict) -> dict:
+        answer = self.client.request("POST", "/completions", {"model": self.model, **body})
+        choices = answer.get("choices") or []
+        if not choices:
+            raise RemoteError(f"{self.settings.host} returned no completion")
+        return answer
+
+    def _generate(self, step: Generate, text: str, seed: int, outcome: Outcome) -> tuple[str, str]:
+        s = step.sampling
+        body = {"prompt": text, "max_tokens": step.max_tokens, "temperature": s.temperature, "top_p": s.top_p,
+                "seed": seed, "stream": False}
+        if s.top_k:
+            body["top_k"] = s.top_k
+        if s.min_p:
+            body["min_p"] = s.min_p
+        if step.stop:
+            body["stop"] = list(step.stop)
+        if step.grammar:
+            if self.dialect == "vllm":
+                body["structured_outputs"] = {"grammar": step.grammar}
+            else:
+                body["grammar"] = step.grammar
+        answer = self._completion(body)
+        choice = answer["choices"][0]
+        generated = choice.get("text") or ""
+        used = (answer.get("usage") or {}).get("completion_tokens", 0)
+        outcome.generated_tokens += used
+        outcome.prompt_tokens = outcome.prompt_tokens or (answer.get("usage") or {}).get("prompt_tokens", 0)
+        if step.think:
+            outcome.think_tokens += used
+        stopped = choice.get("finish_reason") == "stop" and bool(step.stop)
+        hit = choice.get("stop_reason")
+        if stopped and isinstance(hit, int):
+            stopped = False  # vLLM: ended by a stop token (EOS), not by a stop text
+        # The server removes the stop text from its answer; the model did write it.
+        stop_text = hit if isinstance(hit, str) and hit in step.stop else (step.stop[0] if step.stop else "")
+        outcome.exhausted[step.name] = choice.get("finish_reason") == "length"
+        if stopped:
+            return generated, text + generated + stop_text + step.on_stop
+        return generated, text + generated + step.close
+
+    # -- labels ----------------------------------------------------------------------------
+
+    def _label_tokens(self, context: str, label: str) -> list[tuple[str, float]]:
+        """The tokens of ``label`` after ``context`` as the server tokenizes them, with their
+        log-probabilities given everything before (the prompt's own log-probabilities, ``echo``)."""
+        answer = self._completion({"prompt": context + label, "max_tokens": 1, "echo": True, "logprobs": 1,
+                                   "temperature": 0.0})
+        logprobs = answer["choices"][0].get("logprobs") or {}
+        tokens, values = logprobs.get("tokens") or [], logprobs.get("token_logprobs") or []
+        if not tokens or len(tokens) != len(values):
+            raise RemoteError(f"{self.settings.host} gave no prompt log-probabilities (echo with logprobs)",
+                              hint="use llama-cpp-python's server (with its default logits_all) or vLLM")
+        # The echoed tokens are the prompt's, then the one generated token: the label's are the
+        # last prompt tokens that spell it (offsets are not used: some servers count special
+        # tokens as empty text).
+        generated = (answer.get("usage") or {}).get("completion_tokens", 1)
+        prompt_tokens = list(zip(tokens, values))[: len(tokens) - generated]
+        path, spelled = [], ""
+        for token, value in reversed(prompt_tokens):
+            path.insert(0, (token, float(value) if value is not None else 0.0))
+            spelled = token + spelled
+            if len(spelled) >= len(label):
+                break
+        if not spelled.endswith(label):
+            raise RemoteError(f"cannot find the tokens of {label!r} at the end of the server's echo")
+        return path
+
+    def _read_labels(self, step: ReadLabels, context: str, outcome: Outcome) -> LabelRead:
+        paths = {label: self._label_tokens(context, label) for label in step.labels}
+        if _prefix_conflict(paths) and step.terminator:
+            paths = {label: self._label_tokens(context, label + step.terminator) for label in step.labels}
+        if _prefix_conflict(paths):
+            raise GrammarError(f"labels {step.labels} cannot be told apart by their tokens")
+        tokens = {label: [t for t, _ in paths[label]] for label in step.labels}
+        logps = {label: [lp for _, lp in paths[label]] for label in step.labels}
+        n_shared = len(_common(paths))
+        shared = sum(logps[step.labels[0]][:n_shared])
+        scores = {label: 0.0 for label in step.labels}
+        for label in step.labels:
+            for depth in range(n_shared, len(tokens[label])):
+                before = tokens[label][:depth]
+                children = {tokens[other][depth] for other in step.labels
+                            if len(tokens[other]) > depth and tokens[other][:depth] == before}
+                if len(children) > 1:  # a point where the labels part: read here, as locally
+                    scores[label] += logps[label][depth]
+        peak = max(scores.values())
+        weights = {label: math.exp(v - peak) for label, v in scores.items()}
+        total = sum(weights.values())
+        mass = min(1.0, math.exp(shared + peak) * total)
+        return LabelRead({label: w / total for label, w in weights.items()}, mass)
+
+
+def _common(paths: dict[str, list[tuple[str, float]]]) -> list[str]:
+    sequences = [[t for t, _ in p] for p in paths.values()]
+    n = 0
+    while all(len(s) > n for s in sequences) and len({s[n] for s in sequences}) == 1:
+        n += 1
+    return sequences[0][:n]
+
+
+def _prefix_conflict(paths: dict[str, list[tuple[str, float]]]) -> bool:
+    sequences = [[t for t, _ in p] for p in paths.values()]
+    return any(i != j and len(a) <= len(b) and b[:len(a)] == a
+               for i, a in enumerate(sequences) for j, b in enumerate(sequences))

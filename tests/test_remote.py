@@ -1,0 +1,199 @@
+"""The remote backend against a real OpenAI-compatible server on loopback (llama-cpp-python's),
+serving the same SmolLM2 GGUF: same verdicts as locally, order under concurrency, a server killed
+mid-run, a slow server, retries of transient errors only."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from edgejudge import Judge
+from edgejudge.cli import cli
+from edgejudge.remote import RemoteError, RemoteSettings
+
+pytestmark = pytest.mark.model
+HERE = Path(__file__).resolve().parent
+ITEMS = [{"id": f"q{i}", "prompt": f"What is {i} times 3?", "response_a": str(3 * i), "response_b": str(3 * i + 2)}
+         for i in range(12)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model: Path, log: Path):
+    port = free_port()
+    with open(log, "wb") as handle:  # a file, not a pipe: nobody reads the server's (long) log
+        proc = subprocess.Popen([sys.executable, str(HERE / "serve_llama_cpp.py"), "--model", str(model), "--host",
+                                 "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1",
+                                 "--verbose", "False"], stdout=handle, stderr=handle)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(log.read_text(errors="replace")[-2000:])
+        try:
+            urllib.request.urlopen(url + "/v1/models", timeout=1).read()
+            return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the llama-cpp-python server did not start")
+
+
+@pytest.fixture(scope="module")
+def server(smollm2_path, tmp_path_factory):
+    proc, url = start_server(smollm2_path, tmp_path_factory.mktemp("server") / "server.log")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_same_verdicts_as_the_local_backend(server, smollm2_judge):
+    remote = Judge.remote("smollm2-135m", RemoteSettings(base_url=server))
+    for item in ITEMS[:4]:
+        here = smollm2_judge.judge(item, explain=False)
+        there = remote.judge(item, explain=False)
+        assert there.verdict == here.verdict
+        assert there.probabilities["A"] == pytest.approx(here.probabilities["A"], abs=0.05)
+        assert there.label_mass == pytest.approx(here.label_mass, abs=0.05)
+    swapped = remote.judge(ITEMS[0], explain=False, swap=True)
+    assert swapped.swap["orders"][1]["order"] == "swapped"
+    record = remote.judge(ITEMS[1], max_explain_tokens=24).to_dict()
+    assert record["verdict"] in ("A", "B") and '"' not in record["explanation"]
+    assert record["provenance"]["runtime"]["backend"] == "openai"
+    assert record["model"]["host"] == server.split("//")[1] and record["model"]["server_model"]
+
+
+def test_score_keeps_input_order_under_concurrency(server, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(i) + b"\n" for i in ITEMS[:8]) + b"not json\n")
+    result = CliRunner().invoke(cli, ["score", str(source), "--backend", "openai", "--base-url", server,
+                                      "--concurrency", "4", "--no-explain", "-q"])
+    assert result.exit_code == 9, result.output
+    records = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [r["line"] for r in records] == list(range(1, 10))
+    assert [r["id"] for r in records[:8]] == [i["id"] for i in ITEMS[:8]]
+    assert all(r["status"] == "ok" for r in records[:8]) and records[8]["error"]["code"] == "bad_json"
+
+
+def test_a_server_killed_mid_run_gives_error_records_and_a_clean_exit(smollm2_path, tmp_path):
+    proc, url = start_server(smollm2_path, tmp_path / "server.log")
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    items = [dict(i, id=f"k{n}") for n, i in enumerate(ITEMS * 3)]
+    source.write_bytes(b"".join(orjson.dumps(i) + b"\n" for i in items))
+    run = subprocess.Popen([sys.executable, "-m", "edgejudge", "score", str(source), "-o", str(out), "--backend",
+                            "openai", "--base-url", url, "--concurrency", "2", "--no-explain", "-q",
+                            "--retries", "1"], stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert run.wait(timeout=180) == 9
+    records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [r["id"] for r in records] == [i["id"] for i in items]  # every line, in order
+    statuses = [r["status"] for r in records]
+    assert statuses[0] == "ok" and statuses[-1] == "error"
+    assert {r["error"]["code"] for r in records if r["status"] == "error"} <= {"backend_unavailable", "backend"}
+    assert b"Traceback" not in run.stderr.read()
+
+
+class Stub:
+    """A tiny OpenAI-compatible server whose answers the test scripts."""
+
+    def __init__(self, completions):
+        self.completions = completions  # a function: request number -> (status, body, delay)
+        self.count = 0
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._send(200, {"object": "list", "data": [{"id": "stub", "owned_by": "me"}]})
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                stub.count += 1
+                status, body, delay = stub.completions(stub.count)
+                time.sleep(delay)
+                self._send(status, body)
+
+            def _send(self, status, body):
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_slow_server_hits_the_timeout():
+    stub = Stub(lambda n: (200, {"choices": [{"text": ""}]}, 3.0))
+    try:
+        judge = Judge.remote("smollm2-135m", RemoteSettings(base_url=stub.url, timeout=0.5, retries=2))
+        records = list(judge.score_many([ITEMS[0]], explain=False))
+        assert records[0]["status"] == "error" and records[0]["error"]["code"] == "timeout"
+        assert stub.count == 1  # a timeout is not retried
+    finally:
+        stub.stop()
+
+
+def test_transient_errors_are_retried_and_client_errors_are_not():
+    answers = []
+    stub = Stub(lambda n: answers.pop(0))
+    try:
+        judge_settings = RemoteSettings(base_url=stub.url, retries=3, backoff=0.01)
+        from edgejudge.remote import Client
+
+        client = Client(judge_settings)
+        answers[:] = [(503, {"error": "busy"}, 0.0), (429, {"error": "slow down"}, 0.0), (200, {"ok": 1}, 0.0)]
+        assert client.request("POST", "/completions", {"prompt": "x"}) == {"ok": 1}
+        assert stub.count == 3  # a 503 and a 429, retried
+        stub.count = 0
+        answers[:] = [(400, {"error": "bad request"}, 0.0)]
+        with pytest.raises(RemoteError, match="400"):
+            client.request("POST", "/completions", {"prompt": "x"})
+        assert stub.count == 1  # a client error is not retried
+        stub.count = 0
+        answers[:] = [(503, {"error": "busy"}, 0.0)] * 4
+        with pytest.raises(RemoteError, match="503"):
+            client.request("POST", "/completions", {"prompt": "x"})
+        assert stub.count == 4  # the first try and three retries
+    finally:
+        stub.stop()
+
+
+def test_backend_flags_are_checked():
+    result = CliRunner().invoke(cli, ["judge", "--backend", "openai", "--prompt", "p", "--response", "r"])
+    assert result.exit_code == 2 and "--base-url" in result.output
+    result = CliRunner().invoke(cli, ["judge", "--base-url", "http://127.0.0.1:1", "--prompt", "p", "--response", "r"])
+    assert result.exit_code == 2
+    result = CliRunner().invoke(cli, ["judge", "--backend", "openai", "--base-url", "http://127.0.0.1:1",
+                                      "--retries", "0", "--prompt", "p", "--response", "r"])
+    assert result.exit_code == 7 and "cannot reach" in result.output
