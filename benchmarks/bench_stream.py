@@ -55,14 +55,16 @@ def naive_loop(judge, pairs, explain: bool) -> float:
 
     table = spec.load("generic")
     started = time.perf_counter()
+    generated = 0
     for pair in pairs:
         user = (table.tasks["pairwise"].user.replace("${rubric_block}", "").replace("{prompt}", pair["prompt"])
                 .replace("{response_a}", pair["chosen"]).replace("{response_b}", pair["rejected"]))
-        llm.create_chat_completion(
+        answer = llm.create_chat_completion(
             messages=[{"role": "system", "content": table.family.system}, {"role": "user", "content": user}],
             response_format={"type": "json_object", "schema": SCHEMA_EXPLAINED if explain else SCHEMA_VERDICT},
             temperature=0.0, max_tokens=120 if explain else 16)
-    return time.perf_counter() - started
+        generated += answer["usage"]["completion_tokens"]
+    return time.perf_counter() - started, generated
 
 
 def ours(judge, pairs, explain: bool) -> float:
@@ -72,7 +74,7 @@ def ours(judge, pairs, explain: bool) -> float:
     out = list(judge.score_many(records, explain=explain))
     elapsed = time.perf_counter() - started
     assert all(r["status"] == "ok" for r in out)
-    return elapsed
+    return elapsed, sum(r["timings"]["generated_tokens"] for r in out)
 
 
 def floor(judge, pairs) -> tuple[float, int, int]:
@@ -189,13 +191,15 @@ def main() -> None:
     if pairs:
         with Judge.load("smollm2-135m", min_ctx=4096) as judge:
             mode = "with explanations" if args.explain else "--no-explain"
-            t_ours = ours(judge, pairs, args.explain)
-            t_naive = naive_loop(judge, pairs, args.explain)
+            t_ours, g_ours = ours(judge, pairs, args.explain)
+            t_naive, g_naive = naive_loop(judge, pairs, args.explain)
             n = len(pairs)
             print(f"{n} RM-Bench chat pairs, SmolLM2-135M Q4_1, {judge.info.threads} threads, {mode}")
-            print(f"  naive loop (create_chat_completion + JSON schema): {t_naive:7.1f} s  {n / t_naive:6.2f} judgments/s")
+            print(f"  naive loop (create_chat_completion + JSON schema): {t_naive:7.1f} s  {n / t_naive:6.2f} judgments/s"
+                  f"  ({g_naive / n:.1f} tokens generated per item)")
             print(f"  edgejudge stream:                                  {t_ours:7.1f} s  {n / t_ours:6.2f} judgments/s"
-                  f"  ({t_naive / t_ours:.1f}x; target >= {1.5 if args.explain else 4}x)")
+                  f"  ({g_ours / n:.1f} tokens generated per item; {t_naive / t_ours:.2f}x; "
+                  f"target >= {1.5 if args.explain else 4}x)")
             if not args.explain:
                 t_floor, unshared, evaluated = floor(judge, pairs)
                 print(f"  floor: {unshared} prompt tokens not shared with an earlier item "

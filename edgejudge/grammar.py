@@ -39,17 +39,17 @@ def literal(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def sentences_body(max_sentences: int = 2) -> str:
-    """A grammar for one to ``max_sentences`` sentences inside a JSON string, closed by its quote.
+def sentences_body() -> str:
+    """A grammar for a JSON string of at most two sentences, closed by its quote.
 
+    The text may close at any point (as a JSON string may), but after a second sentence has ended
+    it must close: a small model's greedy explanation cannot loop until its token budget runs out.
     A sentence ends with ``.``, ``!`` or ``?`` unless it is a decimal point or a lower-case letter
-    follows directly (so "3.5", "e.g." and "node.js" stay inside a sentence). Capping the sentence count
-    keeps a small model's greedy explanation from looping until its token budget runs out.
+    follows directly (so "3.5", "e.g." and "node.js" stay inside a sentence).
     """
-    more = ' (" " sentence)?' * (max_sentences - 1)
     return (
-        f'root ::= sentence{more} "\\""\n'
-        'sentence ::= chunk+ [.!?]\n'
+        'root ::= chunk+ (end | [.!?] (end | " " chunk+ [.!?]? end))\n'
+        'end ::= "\\""\n'
         'chunk ::= [^"\\\\\\x00-\\x1f.!?0-9] | [0-9]+ ("." [0-9]+)? | [.!?] [a-z]\n'
     )
 
@@ -93,7 +93,7 @@ def named(name: str) -> str | None:
         return None
     return {
         "json_string": json_string_body,
-        "sentences": lambda: sentences_body(2),
+        "sentences": sentences_body,
         "rubric_list": rubric_list,
         "answer_block": answer_block,
         "until_answer": until_answer,

@@ -226,7 +226,7 @@ def test_converted_model_generates_a_grammar_constrained_verdict(qwen3_gguf):
         engine = Engine(model)
         prompt = "<|im_start|>user\nWhich response is better?<|im_end|>\n<|im_start|>assistant\n"
         outcome = engine.run(Plan(((prompt + '{"explanation": "', False),), (
-            Generate("explanation", 12, grammar=sentences_body(2), stop=('"',), close='"'),
+            Generate("explanation", 12, grammar=sentences_body(), stop=('"',), close='"'),
             Append(', "score": "'), ReadLabels("v", ("Assistant A", "Assistant B"), terminator='"'))))
         read = outcome.labels["v"]
         assert read.best in ("Assistant A", "Assistant B")

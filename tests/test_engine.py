@@ -107,7 +107,7 @@ def test_constrained_generation_follows_the_grammar(engine):
 
 def test_budget_exhaustion_closes_the_text(engine, smollm2_judge):
     outcome = engine.run(plan(CHAT + '{"explanation": "',
-                              Generate("e", 3, grammar=sentences_body(2), stop=('"',), close='"'),
+                              Generate("e", 3, grammar=sentences_body(), stop=('"',), close='"'),
                               Append(', "verdict": "'), ReadLabels("v", ("nine", "seven"))))
     assert outcome.exhausted["e"] is True and outcome.generated_tokens == 3
     tail = smollm2_judge.model.detokenize(engine.tokens[-6:])
@@ -128,7 +128,7 @@ def test_grammar_is_checked_on_the_sampled_token_first(engine, monkeypatch):
 
     monkeypatch.setattr(Grammar, "allows", allows)
     monkeypatch.setattr(Grammar, "mask", mask)
-    outcome = engine.run(plan(CHAT + '{"explanation": "', Generate("e", 24, grammar=sentences_body(2), stop=('"',))))
+    outcome = engine.run(plan(CHAT + '{"explanation": "', Generate("e", 24, grammar=sentences_body(), stop=('"',))))
     # Every sampled token is checked alone; rejected ones are replaced by checking the next most
     # likely tokens one by one, so the full-vocabulary mask is never computed here.
     assert calls["allows"] >= outcome.generated_tokens > 0
