@@ -7,8 +7,8 @@ judge's exact prompt itself and sends it as text, so the model sees the same byt
 * fed text (verdict prefixes, closing tags) is appended to the prompt of the next request;
 * generated text is one completion (``stop``, ``max_tokens``, the sampler, and the grammar as
   ``grammar`` for llama.cpp servers or ``structured_outputs.grammar`` for vLLM);
-* labels are read from the log-probabilities the server gives for the label's tokens after the
-  prompt (``echo`` with ``logprobs``), with the same divergence-point logic as locally.
+* labels are read from the log-probabilities of the server's most likely next tokens at the points
+  where the labels part (``logprobs``), with the same divergence-point logic as locally.
 
 Transient failures (connection refused or reset, 429, 5xx) are retried with exponential backoff;
 client errors and timeouts are not. A request that finally fails raises :class:`RemoteError`,
@@ -28,10 +28,11 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from edgejudge.errors import EdgejudgeError, GrammarError
+from edgejudge.errors import EdgejudgeError
 from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
 
 TRANSIENT_STATUS = (429, 500, 502, 503, 504)
+TOP_LOGPROBS = 20  # vLLM's default --max-logprobs
 
 
 class RemoteError(EdgejudgeError):
@@ -203,65 +204,68 @@ class RemoteEngine:
 
     # -- labels ----------------------------------------------------------------------------
 
-    def _label_tokens(self, context: str, label: str) -> list[tuple[str, float]]:
-        """The tokens of ``label`` after ``context`` as the server tokenizes them, with their
-        log-probabilities given everything before (the prompt's own log-probabilities, ``echo``)."""
-        answer = self._completion({"prompt": context + label, "max_tokens": 1, "echo": True, "logprobs": 1,
-                                   "temperature": 0.0})
+    def _next_tokens(self, prompt: str, outcome: Outcome) -> dict[str, float]:
+        """The server's most likely next tokens after ``prompt``, as text → log-probability, from
+        the raw distribution (before any sampler)."""
+        answer = self._completion({"prompt": prompt, "max_tokens": 1, "logprobs": TOP_LOGPROBS, "temperature": 0.0})
+        outcome.prompt_tokens = outcome.prompt_tokens or (answer.get("usage") or {}).get("prompt_tokens", 0)
         logprobs = answer["choices"][0].get("logprobs") or {}
-        tokens, values = logprobs.get("tokens") or [], logprobs.get("token_logprobs") or []
-        if not tokens or len(tokens) != len(values):
-            raise RemoteError(f"{self.settings.host} gave no prompt log-probabilities (echo with logprobs)",
-                              hint="use llama-cpp-python's server (with its default logits_all) or vLLM")
-        # The echoed tokens are the prompt's, then the one generated token: the label's are the
-        # last prompt tokens that spell it (offsets are not used: some servers count special
-        # tokens as empty text).
-        generated = (answer.get("usage") or {}).get("completion_tokens", 1)
-        prompt_tokens = list(zip(tokens, values))[: len(tokens) - generated]
-        path, spelled = [], ""
-        for token, value in reversed(prompt_tokens):
-            path.insert(0, (token, float(value) if value is not None else 0.0))
-            spelled = token + spelled
-            if len(spelled) >= len(label):
-                break
-        if not spelled.endswith(label):
-            raise RemoteError(f"cannot find the tokens of {label!r} at the end of the server's echo")
-        return path
+        if logprobs.get("top_logprobs"):  # OpenAI completions shape (vLLM, llama-cpp-python)
+            top = logprobs["top_logprobs"][0] or {}
+        elif logprobs.get("content"):  # llama-server
+            top = {entry["token"]: entry["logprob"] for entry in logprobs["content"][0].get("top_logprobs", [])}
+        else:
+            raise RemoteError(f"{self.settings.host} gave no log-probabilities",
+                              hint="llama-cpp-python's server needs logits_all (its default); vLLM needs "
+                              "--max-logprobs >= 20")
+        return {token: float(value) for token, value in top.items() if token and value is not None}
 
     def _read_labels(self, step: ReadLabels, context: str, outcome: Outcome) -> LabelRead:
-        paths = {label: self._label_tokens(context, label) for label in step.labels}
-        if _prefix_conflict(paths) and step.terminator:
-            paths = {label: self._label_tokens(context, label + step.terminator) for label in step.labels}
-        if _prefix_conflict(paths):
-            raise GrammarError(f"labels {step.labels} cannot be told apart by their tokens")
-        tokens = {label: [t for t, _ in paths[label]] for label in step.labels}
-        logps = {label: [lp for _, lp in paths[label]] for label in step.labels}
-        n_shared = len(_common(paths))
-        shared = sum(logps[step.labels[0]][:n_shared])
-        scores = {label: 0.0 for label in step.labels}
-        for label in step.labels:
-            for depth in range(n_shared, len(tokens[label])):
-                before = tokens[label][:depth]
-                children = {tokens[other][depth] for other in step.labels
-                            if len(tokens[other]) > depth and tokens[other][:depth] == before}
-                if len(children) > 1:  # a point where the labels part: read here, as locally
-                    scores[label] += logps[label][depth]
-        peak = max(scores.values())
-        weights = {label: math.exp(v - peak) for label, v in scores.items()}
+        """Label probabilities at the points where the labels part, as the local engine reads them.
+
+        Tokens are seen as text here: at each point, a label continues with the longest of the
+        server's likely next tokens that begins its remaining text (the tokenization the model
+        itself would produce). A label none of those tokens begins gets probability 0.
+        """
+        labels = list(step.labels)
+        if step.terminator and any(a != b and b.startswith(a) for a in labels for b in labels):
+            labels = [label + step.terminator for label in labels]
+        scores, shared = self._diverge({label: label for label in labels}, context, outcome, top_level=True)
+        scores = {original: scores[label] for original, label in zip(step.labels, labels)}
+        finite = [v for v in scores.values() if v > -math.inf]
+        if not finite:
+            uniform = 1.0 / len(scores)
+            return LabelRead({label: uniform for label in scores}, 0.0)
+        peak = max(finite)
+        weights = {label: math.exp(v - peak) if v > -math.inf else 0.0 for label, v in scores.items()}
         total = sum(weights.values())
         mass = min(1.0, math.exp(shared + peak) * total)
         return LabelRead({label: w / total for label, w in weights.items()}, mass)
 
-
-def _common(paths: dict[str, list[tuple[str, float]]]) -> list[str]:
-    sequences = [[t for t, _ in p] for p in paths.values()]
-    n = 0
-    while all(len(s) > n for s in sequences) and len({s[n] for s in sequences}) == 1:
-        n += 1
-    return sequences[0][:n]
-
-
-def _prefix_conflict(paths: dict[str, list[tuple[str, float]]]) -> bool:
-    sequences = [[t for t, _ in p] for p in paths.values()]
-    return any(i != j and len(a) <= len(b) and b[:len(a)] == a
-               for i, a in enumerate(sequences) for j, b in enumerate(sequences))
+    def _diverge(self, remaining: dict[str, str], prefix: str, outcome: Outcome, *, top_level: bool = False):
+        """(log-probability of each label at its parting points, log-probability of the tokens all
+        labels share before they part: the second matters only at the top level, for the mass)."""
+        top = self._next_tokens(prefix, outcome)
+        chosen = {label: max((t for t in top if rest.startswith(t)), key=len, default=None)
+                  for label, rest in remaining.items()}
+        scores = {label: -math.inf for label in remaining}
+        groups: dict[str, list[str]] = {}
+        for label, token in chosen.items():
+            if token is not None:
+                groups.setdefault(token, []).append(label)
+        shared = 0.0
+        if len(groups) == 1 and len(next(iter(groups.values()))) == len(remaining):
+            token = next(iter(groups))  # every label goes on with the same token: not a parting point
+            rest = {label: text[len(token):] for label, text in remaining.items()}
+            if all(rest.values()):
+                inner, inner_shared = self._diverge(rest, prefix + token, outcome, top_level=top_level)
+                return inner, top[token] + inner_shared
+        for token, members in groups.items():
+            for label in members:
+                scores[label] = top[token]
+            rest = {label: remaining[label][len(token):] for label in members}
+            if len(members) > 1 and all(rest.values()):
+                inner, _ = self._diverge(rest, prefix + token, outcome)
+                for label in members:
+                    scores[label] += inner[label]
+        return scores, shared
