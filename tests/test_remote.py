@@ -1,8 +1,12 @@
 """The remote backend against a real OpenAI-compatible server on loopback (llama-cpp-python's),
 serving the same SmolLM2 GGUF: same verdicts as locally, order under concurrency, a server killed
-mid-run, a slow server, retries of transient errors only."""
+mid-run, a slow server, retries of transient errors only. Where llama.cpp's own llama-server is at
+hand, the same checks run against it too; vLLM's answers are played by a stub (no GPU here)."""
 
 import json
+import math
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,29 +37,56 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: Path, log: Path):
+def launch(command: list[str], log: Path, ready_path: str):
+    """Start a server on a free loopback port (``{port}`` in ``command``); wait until ``ready_path``
+    answers 200."""
     port = free_port()
     with open(log, "wb") as handle:  # a file, not a pipe: nobody reads the server's (long) log
-        proc = subprocess.Popen([sys.executable, str(HERE / "serve_llama_cpp.py"), "--model", str(model), "--host",
-                                 "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1",
-                                 "--verbose", "False"], stdout=handle, stderr=handle)
+        proc = subprocess.Popen([part.format(port=port) for part in command], stdout=handle, stderr=handle)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(log.read_text(errors="replace")[-2000:])
         try:
-            urllib.request.urlopen(url + "/v1/models", timeout=1).read()
+            urllib.request.urlopen(url + ready_path, timeout=1).read()
             return proc, url
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("the llama-cpp-python server did not start")
+    raise RuntimeError(f"{command[0]} did not start: {log}")
 
 
-@pytest.fixture(scope="module")
-def server(smollm2_path, tmp_path_factory):
-    proc, url = start_server(smollm2_path, tmp_path_factory.mktemp("server") / "server.log")
+def start_server(model: Path, log: Path):
+    """llama-cpp-python's server."""
+    return launch([sys.executable, str(HERE / "serve_llama_cpp.py"), "--model", str(model), "--host", "127.0.0.1",
+                   "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1", "--verbose", "False"], log, "/v1/models")
+
+
+def llama_server_binary() -> str | None:
+    """llama.cpp's own server, where one is at hand: $EDGEJUDGE_LLAMA_SERVER or on PATH (the
+    README says how to build it from the llama.cpp that llama-cpp-python vendors)."""
+    return os.environ.get("EDGEJUDGE_LLAMA_SERVER") or shutil.which("llama-server")
+
+
+def start_llama_server(binary: str, model: Path, log: Path):
+    # --no-repack: the AMX-safe setting, as edgejudge loads models; two slots, so that concurrent
+    # requests really run side by side. /health answers 503 until the model is loaded.
+    return launch([binary, "-m", str(model), "--host", "127.0.0.1", "--port", "{port}", "-c", "8192", "-np", "2",
+                   "-t", "1", "--no-repack", "--no-webui", "--seed", "0"], log, "/health")
+
+
+@pytest.fixture(scope="module", params=["llama-cpp-python", "llama-server"])
+def server(request, smollm2_path, tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    if request.param == "llama-server":
+        binary = llama_server_binary()
+        if not binary:
+            pytest.skip("no llama-server: set EDGEJUDGE_LLAMA_SERVER to one built from llama.cpp (README: "
+                        "On a server)")
+        proc, url = start_llama_server(binary, smollm2_path, log)
+    else:
+        proc, url = start_server(smollm2_path, log)
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -114,9 +145,10 @@ def test_a_server_killed_mid_run_gives_error_records_and_a_clean_exit(smollm2_pa
 class Stub:
     """A tiny OpenAI-compatible server whose answers the test scripts."""
 
-    def __init__(self, completions):
+    def __init__(self, completions, models=({"id": "stub", "owned_by": "me"},)):
         self.completions = completions  # a function: request number -> (status, body, delay)
         self.count = 0
+        self.requests = []  # the bodies received, decoded
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -124,10 +156,10 @@ class Stub:
                 pass
 
             def do_GET(self):
-                self._send(200, {"object": "list", "data": [{"id": "stub", "owned_by": "me"}]})
+                self._send(200, {"object": "list", "data": list(models)})
 
             def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
+                stub.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 stub.count += 1
                 status, body, delay = stub.completions(stub.count)
                 time.sleep(delay)
@@ -162,6 +194,40 @@ def test_a_slow_server_hits_the_timeout():
         assert stub.count == 1  # a timeout is not retried
     finally:
         stub.stop()
+
+
+def vllm_answer(body):
+    """What vLLM's /v1/completions returns (OpenAI's completions shape, plus vLLM's stop_reason)."""
+    usage = {"prompt_tokens": 50, "completion_tokens": 1}
+    if body.get("logprobs"):
+        top = {"A": math.log(0.6), "B": math.log(0.3), "{": math.log(0.05)}
+        return {"choices": [{"text": "A", "finish_reason": "length", "stop_reason": None,
+                             "logprobs": {"tokens": ["A"], "token_logprobs": [top["A"]], "text_offset": [0],
+                                          "top_logprobs": [top]}}], "usage": usage}
+    # the explanation, ended by the model's end-of-turn token: stop_reason is that token's id
+    return {"choices": [{"text": "A adds up", "finish_reason": "stop", "stop_reason": 2, "logprobs": None}],
+            "usage": dict(usage, completion_tokens=3)}
+
+
+def test_vllm_dialect_sends_structured_outputs_and_reads_openai_logprobs():
+    stub = Stub(lambda n: (200, vllm_answer(stub.requests[-1]), 0.0),
+                models=({"id": "org/judge", "object": "model", "owned_by": "vllm", "max_model_len": 4096},))
+    try:
+        judge = Judge.remote("smollm2-135m", RemoteSettings(base_url=stub.url))
+        verdict = judge.judge(ITEMS[1], max_explain_tokens=24).to_dict()
+    finally:
+        stub.stop()
+    explain, read = stub.requests
+    assert explain["structured_outputs"]["grammar"] and "grammar" not in explain
+    assert explain["model"] == "org/judge" and explain["max_tokens"] == 24 and explain["stop"] == ['"']
+    # an end-of-turn stop (an int stop_reason) is not the stop text: the plan's close follows the text
+    assert read["prompt"] == explain["prompt"] + 'A adds up", "verdict": "'
+    assert read["max_tokens"] == 1 and read["logprobs"] == 20
+    assert verdict["verdict"] == "A" and verdict["explanation"] == "A adds up"
+    assert verdict["probabilities"]["A"] == pytest.approx(2 / 3)
+    assert verdict["label_mass"] == pytest.approx(0.9)
+    assert verdict["model"]["server_model"] == "org/judge"
+    assert verdict["provenance"]["runtime"]["dialect"] == "vllm"
 
 
 def test_transient_errors_are_retried_and_client_errors_are_not():
