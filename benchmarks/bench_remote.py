@@ -1,0 +1,83 @@
+"""The remote backend against a loopback server, next to the local backend (no-explain verdicts).
+
+Starts an OpenAI-compatible server with the SmolLM2 GGUF on loopback: llama-cpp-python's
+(tests/serve_llama_cpp.py), or llama.cpp's llama-server with --llama-server PATH (4 slots). Then
+judges RM-Bench chat pairs through it with --concurrency 1 and 4, and locally with the same threads.
+
+    python benchmarks/bench_remote.py --pairs 200
+    python benchmarks/bench_remote.py --pairs 200 --llama-server /path/to/llama-server
+"""
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import rmbench  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--llama-server", metavar="PATH", help="llama.cpp's llama-server binary")
+    args = parser.parse_args()
+    from edgejudge import Judge, store
+    from edgejudge.hardware import usable_threads
+    from edgejudge.remote import RemoteSettings
+
+    threads = str(usable_threads())  # the servers get the threads the local backend uses
+
+    model = store.resolve("smollm2-135m").path
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(Path(tempfile.gettempdir()) / "edgejudge-bench-server.log", "wb")
+    if args.llama_server:
+        name, ready = "llama-server (4 slots)", "/health"
+        command = [args.llama_server, "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-c", "16384",
+                   "-np", "4", "-t", threads, "-tb", threads, "--no-repack", "--no-webui"]
+    else:
+        name, ready = "llama-cpp-python's server", "/v1/models"
+        command = [sys.executable, str(ROOT / "tests" / "serve_llama_cpp.py"), "--model", str(model),
+                   "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", threads,
+                   "--n_threads_batch", threads, "--verbose", "False"]
+    server = subprocess.Popen(command, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url + ready, timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        records = [{"prompt": p["prompt"], "response_a": p["chosen"], "response_b": p["rejected"]}
+                   for p in rmbench.pairs(args.pairs)]
+        n = len(records)
+        print(f"{n} RM-Bench chat pairs, SmolLM2-135M, --no-explain; server: {name} on loopback")
+        remote = Judge.remote("smollm2-135m", RemoteSettings(base_url=url))
+        for concurrency in (1, 4):
+            started = time.perf_counter()
+            out = list(remote.score_many(records, explain=False, concurrency=concurrency))
+            elapsed = time.perf_counter() - started
+            ok = sum(r["status"] == "ok" for r in out)
+            print(f"  remote, --concurrency {concurrency}: {elapsed:7.1f} s  {n / elapsed:5.2f} judgments/s"
+                  f"  ({ok}/{n} ok)")
+    finally:
+        server.terminate()
+        server.wait()
+    with Judge.load("smollm2-135m", min_ctx=4096) as local:
+        started = time.perf_counter()
+        list(local.score_many(records, explain=False))
+        elapsed = time.perf_counter() - started
+        print(f"  local backend:          {elapsed:7.1f} s  {n / elapsed:5.2f} judgments/s")
+
+
+if __name__ == "__main__":
+    main()
