@@ -1,4 +1,4 @@
-"""Model store commands: ``models``, ``pull``, ``import``, ``verify``, ``rm``."""
+"""Model store commands: ``models``, ``path``, ``pull``, ``import``, ``verify``, ``rm``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ def models(as_json):
             out.record(row)
     else:
         out.text(catalogue.table(rows))
+
+
+@cli.command()
+@click.argument("ref", metavar="ID[:QUANT]", required=False)
+def path(ref):
+    """Print the validated local GGUF of a judge, e.g. for llama-server -m "$(edgejudge path ID)"."""
+    from edgejudge import store
+    from edgejudge.output import data_writer
+
+    data_writer().text(str(store.resolve(ref).path))
 
 
 @cli.command()

@@ -108,6 +108,18 @@ def test_same_verdicts_as_the_local_backend(server, smollm2_judge):
     assert record["model"]["host"] == server.split("//")[1] and record["model"]["server_model"]
 
 
+def test_scores_whose_labels_share_a_prefix_match_the_local_backend(server, smollm2_judge):
+    # "1" and "10": read through the terminator, a second parting point below the first
+    remote = Judge.remote("smollm2-135m", RemoteSettings(base_url=server))
+    for response in ("Red", "Blue is a primary colour of light."):
+        here = smollm2_judge.pointwise("Name a primary colour.", response, scale=(1, 10), explain=False)
+        there = remote.pointwise("Name a primary colour.", response, scale=(1, 10), explain=False)
+        assert there.score == here.score
+        assert set(there.probabilities) == {str(n) for n in range(1, 11)}
+        for label, p in here.probabilities.items():
+            assert there.probabilities[label] == pytest.approx(p, abs=0.02), label
+
+
 def test_score_keeps_input_order_under_concurrency(server, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"".join(orjson.dumps(i) + b"\n" for i in ITEMS[:8]) + b"not json\n")

@@ -215,6 +215,7 @@ def test_import_verify_rm(hub_env, qwen3_gguf, tmp_path):
     resolved = store.resolve("my-judge")
     assert resolved.family == "mr3" and resolved.quant == "Q4_K_M"
     assert "my-judge" in runner.invoke(cli, ["models"]).output
+    assert runner.invoke(cli, ["path", "my-judge"]).stdout == f"{resolved.path}\n"
     assert runner.invoke(cli, ["verify", "my-judge"]).exit_code == 0
     with open(resolved.path, "ab") as handle:
         handle.write(b"tampered")
@@ -226,6 +227,7 @@ def test_import_verify_rm(hub_env, qwen3_gguf, tmp_path):
     with pytest.raises(ModelNotFound):
         store.resolve("my-judge")
     assert runner.invoke(cli, ["rm", "my-judge"]).exit_code == 3
+    assert runner.invoke(cli, ["path", "my-judge"]).exit_code == 3
 
 
 def test_import_refuses_corrupt_files_and_wrong_checksums(hub_env, tmp_path, qwen3_gguf):
