@@ -23,6 +23,23 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import rmbench  # noqa: E402
 
 
+def start(command: list[str], ready: str) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(Path(tempfile.gettempdir()) / "edgejudge-bench-server.log", "wb")
+    server = subprocess.Popen([part.format(port=port) for part in command], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(url + ready, timeout=1).read()
+            return server, url
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"the server did not start; see {log.name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=200)
@@ -33,45 +50,33 @@ def main() -> None:
     from edgejudge.remote import RemoteSettings
 
     threads = str(usable_threads())  # the servers get the threads the local backend uses
-
-    model = store.resolve("smollm2-135m").path
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = open(Path(tempfile.gettempdir()) / "edgejudge-bench-server.log", "wb")
+    model = str(store.resolve("smollm2-135m").path)
     if args.llama_server:
         name, ready = "llama-server (4 slots)", "/health"
-        command = [args.llama_server, "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-c", "16384",
+        command = [args.llama_server, "-m", model, "--host", "127.0.0.1", "--port", "{port}", "-c", "16384",
                    "-np", "4", "-t", threads, "-tb", threads, "--no-repack", "--no-webui"]
     else:
         name, ready = "llama-cpp-python's server", "/v1/models"
-        command = [sys.executable, str(ROOT / "tests" / "serve_llama_cpp.py"), "--model", str(model),
-                   "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", threads,
+        command = [sys.executable, str(ROOT / "tests" / "serve_llama_cpp.py"), "--model", model, "--host",
+                   "127.0.0.1", "--port", "{port}", "--n_ctx", "4096", "--n_threads", threads,
                    "--n_threads_batch", threads, "--verbose", "False"]
-    server = subprocess.Popen(command, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(url + ready, timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.2)
-        records = [{"prompt": p["prompt"], "response_a": p["chosen"], "response_b": p["rejected"]}
-                   for p in rmbench.pairs(args.pairs)]
-        n = len(records)
-        print(f"{n} RM-Bench chat pairs, SmolLM2-135M, --no-explain; server: {name} on loopback")
-        remote = Judge.remote("smollm2-135m", RemoteSettings(base_url=url))
-        for concurrency in (1, 4):
+    records = [{"prompt": p["prompt"], "response_a": p["chosen"], "response_b": p["rejected"]}
+               for p in rmbench.pairs(args.pairs)]
+    n = len(records)
+    print(f"{n} RM-Bench chat pairs, SmolLM2-135M, --no-explain; server: {name} on loopback, {threads} threads")
+    for concurrency in (1, 4):
+        # a fresh server each time: its prompt cache would otherwise answer the second run
+        server, url = start(command, ready)
+        try:
+            remote = Judge.remote("smollm2-135m", RemoteSettings(base_url=url))
             started = time.perf_counter()
             out = list(remote.score_many(records, explain=False, concurrency=concurrency))
             elapsed = time.perf_counter() - started
-            ok = sum(r["status"] == "ok" for r in out)
-            print(f"  remote, --concurrency {concurrency}: {elapsed:7.1f} s  {n / elapsed:5.2f} judgments/s"
-                  f"  ({ok}/{n} ok)")
-    finally:
-        server.terminate()
-        server.wait()
+        finally:
+            server.terminate()
+            server.wait()
+        ok = sum(r["status"] == "ok" for r in out)
+        print(f"  remote, --concurrency {concurrency}: {elapsed:7.1f} s  {n / elapsed:5.2f} judgments/s  ({ok}/{n} ok)")
     with Judge.load("smollm2-135m", min_ctx=4096) as local:
         started = time.perf_counter()
         list(local.score_many(records, explain=False))
