@@ -9,35 +9,18 @@ judges RM-Bench chat pairs through it with --concurrency 1 and 4, and locally wi
 """
 
 import argparse
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import rmbench  # noqa: E402
-
-
-def start(command: list[str], ready: str) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = open(Path(tempfile.gettempdir()) / "edgejudge-bench-server.log", "wb")
-    server = subprocess.Popen([part.format(port=port) for part in command], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(url + ready, timeout=1).read()
-            return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit(f"the server did not start; see {log.name}")
+import servers  # noqa: E402
 
 
 def main() -> None:
@@ -49,24 +32,23 @@ def main() -> None:
     from edgejudge.hardware import usable_threads
     from edgejudge.remote import RemoteSettings
 
-    threads = str(usable_threads())  # the servers get the threads the local backend uses
-    model = str(store.resolve("smollm2-135m").path)
+    threads = usable_threads()  # the servers get the threads the local backend uses
+    model = store.resolve("smollm2-135m").path
+    log = Path(tempfile.gettempdir()) / "edgejudge-bench-server.log"
     if args.llama_server:
-        name, ready = "llama-server (4 slots)", "/health"
-        command = [args.llama_server, "-m", model, "--host", "127.0.0.1", "--port", "{port}", "-c", "16384",
-                   "-np", "4", "-t", threads, "-tb", threads, "--no-repack", "--no-webui"]
+        name = "llama-server (4 slots)"
+        start = partial(servers.start_llama_server, args.llama_server, model, log, slots=4, threads=threads,
+                        n_ctx=16384)
     else:
-        name, ready = "llama-cpp-python's server", "/v1/models"
-        command = [sys.executable, str(ROOT / "tests" / "serve_llama_cpp.py"), "--model", model, "--host",
-                   "127.0.0.1", "--port", "{port}", "--n_ctx", "4096", "--n_threads", threads,
-                   "--n_threads_batch", threads, "--verbose", "False"]
+        name = "llama-cpp-python's server"
+        start = partial(servers.start_llama_cpp_python, model, log, threads=threads)
     records = [{"prompt": p["prompt"], "response_a": p["chosen"], "response_b": p["rejected"]}
                for p in rmbench.pairs(args.pairs)]
     n = len(records)
     print(f"{n} RM-Bench chat pairs, SmolLM2-135M, --no-explain; server: {name} on loopback, {threads} threads")
     for concurrency in (1, 4):
         # a fresh server each time: its prompt cache would otherwise answer the second run
-        server, url = start(command, ready)
+        server, url = start()
         try:
             remote = Judge.remote("smollm2-135m", RemoteSettings(base_url=url))
             started = time.perf_counter()

@@ -18,6 +18,7 @@ code  class                    meaning
 5     InputError               an input item is invalid (missing field, bad scale, bad JSON)
 6     ContextOverflow          the prompt does not fit in the model's context
 7     RuntimeFailure           llama.cpp failed while loading or evaluating
+      RemoteError              (its subclass) a request to the remote server failed
 8     RegistryError            models.toml (or a format table) is invalid
 9     PartialFailure           a batch finished, but some lines failed (see their records)
 10    ConversionError          a checkpoint could not be converted or quantized
@@ -37,10 +38,12 @@ class EdgejudgeError(Exception):
     exit_code = 1
     code = "internal_error"
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if code:  # a finer code for JSONL records than the class's own
+            self.code = code
 
     def __str__(self) -> str:
         if self.hint:
@@ -82,11 +85,6 @@ class InputError(EdgejudgeError):
     exit_code = 5
     code = "invalid_input"
 
-    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None):
-        super().__init__(message, hint=hint)
-        if code:
-            self.code = code
-
 
 class ContextOverflow(InputError):
     """The prompt and its generation budget do not fit in the model's context (exit 6)."""
@@ -100,6 +98,12 @@ class RuntimeFailure(EdgejudgeError):
 
     exit_code = 7
     code = "runtime"
+
+
+class RemoteError(RuntimeFailure):
+    """A request to an OpenAI-compatible server (--backend openai) failed (exit 7)."""
+
+    code = "backend"
 
 
 class RegistryError(EdgejudgeError):

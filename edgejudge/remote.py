@@ -28,23 +28,11 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from edgejudge.errors import EdgejudgeError
+from edgejudge.errors import RemoteError
 from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
 
 TRANSIENT_STATUS = (429, 500, 502, 503, 504)
 TOP_LOGPROBS = 20  # vLLM's default --max-logprobs
-
-
-class RemoteError(EdgejudgeError):
-    """A request to the remote server failed (exit 7, like a llama.cpp failure)."""
-
-    exit_code = 7
-    code = "backend"
-
-    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None):
-        super().__init__(message, hint=hint)
-        if code:
-            self.code = code
 
 
 @dataclass(frozen=True)

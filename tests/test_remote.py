@@ -5,17 +5,12 @@ hand, the same checks run against it too; vLLM's answers are played by a stub (n
 
 import json
 import math
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import orjson
 import pytest
@@ -25,68 +20,24 @@ from edgejudge import Judge
 from edgejudge.cli import cli
 from edgejudge.remote import RemoteError, RemoteSettings
 
+import servers
+
 pytestmark = pytest.mark.model
-HERE = Path(__file__).resolve().parent
 ITEMS = [{"id": f"q{i}", "prompt": f"What is {i} times 3?", "response_a": str(3 * i), "response_b": str(3 * i + 2)}
          for i in range(12)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch(command: list[str], log: Path, ready_path: str):
-    """Start a server on a free loopback port (``{port}`` in ``command``); wait until ``ready_path``
-    answers 200."""
-    port = free_port()
-    with open(log, "wb") as handle:  # a file, not a pipe: nobody reads the server's (long) log
-        proc = subprocess.Popen([part.format(port=port) for part in command], stdout=handle, stderr=handle)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(log.read_text(errors="replace")[-2000:])
-        try:
-            urllib.request.urlopen(url + ready_path, timeout=1).read()
-            return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"{command[0]} did not start: {log}")
-
-
-def start_server(model: Path, log: Path):
-    """llama-cpp-python's server."""
-    return launch([sys.executable, str(HERE / "serve_llama_cpp.py"), "--model", str(model), "--host", "127.0.0.1",
-                   "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1", "--verbose", "False"], log, "/v1/models")
-
-
-def llama_server_binary() -> str | None:
-    """llama.cpp's own server, where one is at hand: $EDGEJUDGE_LLAMA_SERVER or on PATH (the
-    README says how to build it from the llama.cpp that llama-cpp-python vendors)."""
-    return os.environ.get("EDGEJUDGE_LLAMA_SERVER") or shutil.which("llama-server")
-
-
-def start_llama_server(binary: str, model: Path, log: Path):
-    # --no-repack: the AMX-safe setting, as edgejudge loads models; two slots, so that concurrent
-    # requests really run side by side. /health answers 503 until the model is loaded.
-    return launch([binary, "-m", str(model), "--host", "127.0.0.1", "--port", "{port}", "-c", "8192", "-np", "2",
-                   "-t", "1", "--no-repack", "--no-webui", "--seed", "0"], log, "/health")
 
 
 @pytest.fixture(scope="module", params=["llama-cpp-python", "llama-server"])
 def server(request, smollm2_path, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "server.log"
     if request.param == "llama-server":
-        binary = llama_server_binary()
+        binary = servers.llama_server_binary()
         if not binary:
             pytest.skip("no llama-server: set EDGEJUDGE_LLAMA_SERVER to one built from llama.cpp (README: "
                         "On a server)")
-        proc, url = start_llama_server(binary, smollm2_path, log)
+        proc, url = servers.start_llama_server(binary, smollm2_path, log)
     else:
-        proc, url = start_server(smollm2_path, log)
+        proc, url = servers.start_llama_cpp_python(smollm2_path, log)
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -133,7 +84,7 @@ def test_score_keeps_input_order_under_concurrency(server, tmp_path):
 
 
 def test_a_server_killed_mid_run_gives_error_records_and_a_clean_exit(smollm2_path, tmp_path):
-    proc, url = start_server(smollm2_path, tmp_path / "server.log")
+    proc, url = servers.start_llama_cpp_python(smollm2_path, tmp_path / "server.log")
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     items = [dict(i, id=f"k{n}") for n, i in enumerate(ITEMS * 3)]
     source.write_bytes(b"".join(orjson.dumps(i) + b"\n" for i in items))
