@@ -28,12 +28,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--llama-server", metavar="PATH", help="llama.cpp's llama-server binary")
     args = parser.parse_args()
-    from edgejudge import Judge, store
-    from edgejudge.hardware import usable_threads
-    from edgejudge.remote import RemoteSettings
+    from edgejudge import Judge
+    from edgejudge.backends.llama.hardware import usable_threads
+    from edgejudge.backends.remote import RemoteSettings
+    from edgejudge.store import resolve
 
     threads = usable_threads()  # the servers get the threads the local backend uses
-    model = store.resolve("smollm2-135m").path
+    model = resolve.resolve("smollm2-135m").path
     log = Path(tempfile.gettempdir()) / "edgejudge-bench-server.log"
     if args.llama_server:
         name = "llama-server (4 slots)"

@@ -79,7 +79,7 @@ def ours(judge, pairs, explain: bool) -> float:
 
 def floor(judge, pairs) -> tuple[float, int, int]:
     """Evaluate only the prompt tokens not shared with any earlier item, with a bare decode loop."""
-    from edgejudge.engine import Engine
+    from edgejudge.backends.llama.engine import Engine
     from edgejudge.formats import JudgeOptions
     from edgejudge.items import make_item
 
@@ -116,9 +116,9 @@ def _lcp(a, b) -> int:
 def gemma_constrained_speed(n_tokens: int = 192) -> None:
     import importlib
 
-    from edgejudge import runtime
-    from edgejudge.engine import Engine
-    from edgejudge.grammar import json_string_body
+    from edgejudge.backends.llama import runtime
+    from edgejudge.backends.llama.engine import Engine
+    from edgejudge.formats.gbnf import json_string_body
     from edgejudge.plan import Generate, Plan
 
     try:
@@ -147,9 +147,9 @@ def gemma_constrained_speed(n_tokens: int = 192) -> None:
 
 
 def peak_memory(pairs) -> None:
-    from edgejudge import store
+    from edgejudge.store import resolve
 
-    resolved = store.resolve("smollm2-135m")
+    resolved = resolve.resolve("smollm2-135m")
     md = resolved.gguf.metadata
     arch = resolved.gguf.architecture
     head_dim = md[f"{arch}.embedding_length"] // md[f"{arch}.attention.head_count"]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgejudge import registry  # noqa: E402
 from edgejudge.convert import Provenance, convert, provenance_for  # noqa: E402
 from edgejudge.errors import EdgejudgeError  # noqa: E402
+from edgejudge.store import registry  # noqa: E402
 
 
 def main() -> int:

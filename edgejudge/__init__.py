@@ -15,7 +15,7 @@ __all__ = ["Judge", "JudgeOptions", "Verdict", "__version__"]
 
 def __getattr__(name: str):
     if name == "Judge":
-        from edgejudge.judge import Judge
+        from edgejudge.judging.judge import Judge
 
         return Judge
     if name == "JudgeOptions":
@@ -23,7 +23,7 @@ def __getattr__(name: str):
 
         return JudgeOptions
     if name == "Verdict":
-        from edgejudge.verdict import Verdict
+        from edgejudge.judging.verdict import Verdict
 
         return Verdict
     raise AttributeError(f"module 'edgejudge' has no attribute {name!r}")

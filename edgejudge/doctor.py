@@ -5,8 +5,10 @@ from __future__ import annotations
 import platform
 import sys
 
-from edgejudge import __version__, hardware, registry, runtime, store
+from edgejudge import __version__
+from edgejudge.backends.llama import hardware, runtime
 from edgejudge.errors import EdgejudgeError
+from edgejudge.store import disk, registry, resolve
 
 
 def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
@@ -29,13 +31,13 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
         "flash_attn": info.flash_attn,
         "extra_bufts": info.extra_bufts,
         "extra_bufts_reason": info.extra_bufts_reason,
-        "store": str(store.home()),
+        "store": str(disk.home()),
         "registry": reg.path,
         "default_model": reg.default_model,
     }
     ref = model_ref or reg.default_model
     try:
-        resolved = store.resolve(ref)
+        resolved = resolve.resolve(ref)
         report["model"] = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
     except EdgejudgeError as exc:
         report["model"] = {"ref": ref, "installed": False, "problem": str(exc)}

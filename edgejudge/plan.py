@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from edgejudge.registry import Sampling
+from edgejudge.store.registry import Sampling
 
 
 @dataclass(frozen=True)

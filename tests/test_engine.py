@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from edgejudge import sampling
-from edgejudge.engine import Engine
+from edgejudge.backends.llama import sampling
+from edgejudge.backends.llama.engine import Engine
+from edgejudge.backends.llama.grammar import Grammar
 from edgejudge.errors import ContextOverflow, GrammarError
-from edgejudge.grammar import Grammar, sentences_body
+from edgejudge.formats.gbnf import sentences_body
 from edgejudge.plan import Append, Generate, Plan, ReadLabels
 
 pytestmark = pytest.mark.model
@@ -144,7 +145,7 @@ def test_a_bad_grammar_is_an_error_not_a_crash(smollm2_judge):
 
 def test_every_format_grammar_compiles_against_the_real_vocabulary(smollm2_judge):
     from edgejudge.formats import spec
-    from edgejudge.grammar import named
+    from edgejudge.formats.gbnf import named
 
     used = set()
     for family in spec.FAMILY_FILES:
@@ -171,8 +172,8 @@ def test_context_is_sized_from_the_request(engine, smollm2_judge):
 
 
 def test_greedy_resampling_after_a_rejection_equals_the_masked_argmax(smollm2_judge):
-    from edgejudge.engine import _constrained_resample
-    from edgejudge.registry import Sampling
+    from edgejudge.backends.llama.engine import _constrained_resample
+    from edgejudge.store.registry import Sampling
 
     model = smollm2_judge.model
     grammar = Grammar(model, 'root ::= [0-9]+ "."\n')

@@ -72,7 +72,7 @@ def test_the_same_input_always_renders_the_same_prompt():
 
 
 def test_mr3_matches_the_qwen3_jinja_template():
-    from edgejudge import chat
+    from edgejudge.formats import chat
 
     template = (GOLDEN.parent / "templates" / "Qwen-Qwen3-0.6B.jinja").read_text()
     fmt = make_format("mr3")
@@ -215,7 +215,7 @@ def test_a_cut_answer_loses_its_open_snippet_tag():
 
 def test_swap_combination_on_known_probabilities():
     from edgejudge.formats import Decision
-    from edgejudge.verdict import combine_swap
+    from edgejudge.judging.verdict import combine_swap
 
     first = Decision("A", {"A": 0.8, "B": 0.2}, 0.9)
     second = Decision("A", {"A": 0.6, "B": 0.4}, 0.7)  # swapped order: its "A" is the original B

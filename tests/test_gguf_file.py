@@ -1,10 +1,10 @@
 """The GGUF validator: every corruption is a clear ModelFileError, never a crash or a hang."""
 
 import pytest
-
 from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes
-from edgejudge import gguf_file
+
 from edgejudge.errors import ModelFileError
+from edgejudge.store import gguf_file
 
 
 def write(tmp_path, data, name="model.gguf"):

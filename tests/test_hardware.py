@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from edgejudge import hardware
+from edgejudge.backends.llama import hardware
 from edgejudge.errors import UsageError
 
 XEON = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile amx_int8\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from edgejudge.errors import ParseError
-from edgejudge.parsers import parse
+from edgejudge.judging.parsers import parse
 
 DATA = Path(__file__).resolve().parent / "data"
 

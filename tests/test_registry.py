@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from edgejudge import registry
 from edgejudge.errors import ModelNotFound, RegistryError
+from edgejudge.store import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def test_packaged_registry_loads_and_has_the_default_model():
 
 
 def test_checkout_models_toml_is_the_packaged_file():
-    assert (ROOT / "models.toml").read_text() == (ROOT / "edgejudge" / "models.toml").read_text()
+    assert (ROOT / "models.toml").read_text() == (ROOT / "edgejudge" / "store" / "models.toml").read_text()
 
 
 def test_minimal_registry_parses():

@@ -14,13 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 import pytest
+import servers
 from click.testing import CliRunner
 
 from edgejudge import Judge
+from edgejudge.backends.remote import RemoteError, RemoteSettings
 from edgejudge.cli import cli
-from edgejudge.remote import RemoteError, RemoteSettings
-
-import servers
 
 pytestmark = pytest.mark.model
 ITEMS = [{"id": f"q{i}", "prompt": f"What is {i} times 3?", "response_a": str(3 * i), "response_b": str(3 * i + 2)}
@@ -198,7 +197,7 @@ def test_transient_errors_are_retried_and_client_errors_are_not():
     stub = Stub(lambda n: answers.pop(0))
     try:
         judge_settings = RemoteSettings(base_url=stub.url, retries=3, backoff=0.01)
-        from edgejudge.remote import Client
+        from edgejudge.backends.remote import Client
 
         client = Client(judge_settings)
         answers[:] = [(503, {"error": "busy"}, 0.0), (429, {"error": "slow down"}, 0.0), (200, {"ok": 1}, 0.0)]

@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes
-from edgejudge import hardware, runtime
+
+from edgejudge.backends.llama import hardware, runtime
 from edgejudge.errors import ModelFileError, UsageError
 
 
@@ -57,10 +57,10 @@ def test_first_decode_with_default_settings_does_not_crash(smollm2_path):
 @pytest.mark.model
 def test_llama_cpp_logs_never_reach_stdout(smollm2_path):
     code = (
-        "from edgejudge import runtime\n"
+        "from edgejudge.backends.llama import runtime\n"
         "info = runtime.resolve(runtime.RuntimeSettings(verbose=True))\n"
         f"m = runtime.LoadedModel({str(smollm2_path)!r}, info)\n"
-        "from edgejudge.engine import Engine\n"
+        "from edgejudge.backends.llama.engine import Engine\n"
         "e = Engine(m); e.reserve(64); e.feed(m.tokenize('Hello there'))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
@@ -90,7 +90,7 @@ def test_simulated_amx_machine_gets_the_safe_setting_and_says_so(monkeypatch, ca
     assert info.extra_bufts is False
     assert "weight repacking is off" in caplog.text and "amx_tile" in caplog.text
     model = runtime.LoadedModel(smollm2_path, info)
-    from edgejudge.engine import Engine
+    from edgejudge.backends.llama.engine import Engine
 
     engine = Engine(model)
     engine.reserve(64)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import VALID_KVS, gguf_bytes
-from edgejudge import inventory, pull, registry, store
+from hub import Hub
+
 from edgejudge.cli import cli
 from edgejudge.errors import DownloadError, ModelFileError, ModelNotFound, UsageError
-from hub import Hub
+from edgejudge.store import disk, inventory, pull, registry, resolve
 
 EXTRA_MODELS = """
 [models.tiny-gguf]
@@ -81,7 +81,7 @@ def hub_env(tmp_path, monkeypatch, checkpoints, qwen3_gguf):
     hub.add("test/tiny-qwen3", {p.name: p.read_bytes() for p in checkpoints["qwen3"].iterdir()})
     endpoint = hub.start()
     registry_file = tmp_path / "models.toml"
-    registry_file.write_text(resources.files("edgejudge").joinpath("models.toml").read_text() +
+    registry_file.write_text(resources.files("edgejudge.store").joinpath("models.toml").read_text() +
                              EXTRA_MODELS.format(sha=hashlib.sha256(gguf).hexdigest(), wrong="0" * 64))
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
@@ -109,12 +109,12 @@ def no_network(monkeypatch):
 
 def test_pull_a_published_gguf(hub_env):
     path = pull.pull("tiny-gguf")
-    assert path.is_file() and path.parent == store.home() / "models" / "tiny-gguf" / "Q4_K_M"
+    assert path.is_file() and path.parent == disk.home() / "models" / "tiny-gguf" / "Q4_K_M"
     manifest = inventory.read_manifest("tiny-gguf")["files"]["Q4_K_M"]
     assert manifest["source"].startswith("hf:test/tiny-GGUF/tiny-Q4_K_M.gguf@")
     assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert (Path(os.environ["HF_HOME"]) / "hub" / "models--test--tiny-GGUF").is_dir()  # the standard cache
-    resolved = store.resolve("tiny-gguf:q4_k_m")
+    resolved = resolve.resolve("tiny-gguf:q4_k_m")
     assert resolved.path == path and resolved.family == "mr3"
     requests = len(hub_env.requests)
     assert pull.pull("tiny-gguf") == path and len(hub_env.requests) == requests  # already in the store
@@ -144,14 +144,14 @@ def test_offline_pull_from_the_cache(hub_env, monkeypatch):
 
 def test_convert_on_pull(hub_env):
     path = pull.pull("tiny-convert:Q4_K_M")
-    from edgejudge import gguf_file
+    from edgejudge.store import gguf_file
 
     info = gguf_file.read(path)
     assert info.quant == "Q4_K_M" and info.get("edgejudge.family") == "mr3"
     assert info.get("edgejudge.source.repo") == "test/tiny-qwen3"
     entry = inventory.read_manifest("tiny-convert")["files"]["Q4_K_M"]
     assert entry["source"].startswith("converted from hf:test/tiny-qwen3@")
-    assert list((store.home() / "work").iterdir()) == []  # the BF16 intermediate is gone
+    assert list((disk.home() / "work").iterdir()) == []  # the BF16 intermediate is gone
     from edgejudge import Judge
 
     with Judge.load("tiny-convert") as judge:
@@ -163,7 +163,7 @@ def test_pull_checks_the_sha256(hub_env):
     with pytest.raises(ModelFileError, match="sha256"):
         pull.pull("tiny-bad-sha")
     assert inventory.read_manifest("tiny-bad-sha")["files"] == {}
-    assert not any((store.home() / "models" / "tiny-bad-sha" / "Q4_K_M").glob("*.gguf"))
+    assert not any((disk.home() / "models" / "tiny-bad-sha" / "Q4_K_M").glob("*.gguf"))
 
 
 def test_pull_of_unknown_or_pypi_models(hub_env):
@@ -189,15 +189,15 @@ def test_two_concurrent_pulls_of_one_model(hub_env):
     assert not errors and results[0] == results[1]
     assert list(inventory.read_manifest("tiny-gguf")["files"]) == ["Q4_K_M"]
     assert [p.name for p in results[0].parent.iterdir()] == ["tiny-Q4_K_M.gguf"]
-    store.resolve("tiny-gguf")
+    resolve.resolve("tiny-gguf")
 
 
 @pytest.mark.parametrize("ref", ["../evil:Q4_K_M", "a/b:Q4_K_M", "..:Q4", "ok:../Q4", "ok:Q4/x", "UPPER:Q4", ".hidden:Q4"])
 def test_names_that_would_escape_the_store_are_refused(hub_env, qwen3_gguf, ref):
     result = CliRunner().invoke(cli, ["import", str(qwen3_gguf["q4_k_m"]), "--as", ref])
     assert result.exit_code == 2, result.output
-    assert not (store.home() / "models").exists() or all(
-        p.parent == store.home() / "models" for p in (store.home() / "models").iterdir())
+    assert not (disk.home() / "models").exists() or all(
+        p.parent == disk.home() / "models" for p in (disk.home() / "models").iterdir())
 
 
 def test_rm_and_pull_refuse_traversal(hub_env):
@@ -212,7 +212,7 @@ def test_import_verify_rm(hub_env, qwen3_gguf, tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["import", str(qwen3_gguf["q4_k_m"]), "--as", "my-judge:Q4_K_M"])
     assert result.exit_code == 0, result.output
-    resolved = store.resolve("my-judge")
+    resolved = resolve.resolve("my-judge")
     assert resolved.family == "mr3" and resolved.quant == "Q4_K_M"
     assert "my-judge" in runner.invoke(cli, ["models"]).output
     assert runner.invoke(cli, ["path", "my-judge"]).stdout == f"{resolved.path}\n"
@@ -222,10 +222,10 @@ def test_import_verify_rm(hub_env, qwen3_gguf, tmp_path):
     result = runner.invoke(cli, ["verify", "my-judge"])
     assert result.exit_code == 4 and "BAD" in result.output
     with pytest.raises(ModelFileError, match="changed since it was imported"):
-        store.resolve("my-judge")
+        resolve.resolve("my-judge")
     assert runner.invoke(cli, ["rm", "my-judge"]).exit_code == 0
     with pytest.raises(ModelNotFound):
-        store.resolve("my-judge")
+        resolve.resolve("my-judge")
     assert runner.invoke(cli, ["rm", "my-judge"]).exit_code == 3
     assert runner.invoke(cli, ["path", "my-judge"]).exit_code == 3
 
@@ -250,7 +250,7 @@ def test_a_kill_during_import_leaves_the_store_consistent(hub_env, tmp_path):
         handle.truncate(len(header) + size)
     proc = subprocess.Popen([sys.executable, "-m", "edgejudge", "import", str(big), "--as", "big:F32"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    target = store.home() / "models" / "big" / "F32"
+    target = disk.home() / "models" / "big" / "F32"
     deadline = time.time() + 60
     while time.time() < deadline and not any(target.glob(".*.part")):
         time.sleep(0.01)
@@ -260,12 +260,12 @@ def test_a_kill_during_import_leaves_the_store_consistent(hub_env, tmp_path):
     assert not (target / "big.gguf").exists()
     assert inventory.read_manifest("big")["files"] == {}
     with pytest.raises(ModelNotFound):
-        store.resolve("big")
+        resolve.resolve("big")
     small = tmp_path / "small.gguf"
     small.write_bytes(gguf_bytes(VALID_KVS, (("token_embd.weight", (4, 8), 0, 0, 128),)))
     inventory.install(small, "big", "F32", source="test")
     assert [p.name for p in target.iterdir()] == ["small.gguf"]  # the killed copy's leftovers are gone
-    assert json.loads((store.home() / "models" / "big" / "manifest.json").read_text())["files"]["F32"]["file"] == "small.gguf"
+    assert json.loads((disk.home() / "models" / "big" / "manifest.json").read_text())["files"]["F32"]["file"] == "small.gguf"
 
 
 def test_models_table_marks_installed_quants(hub_env):

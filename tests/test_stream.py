@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgejudge import stream
 from edgejudge.cli import cli
 from edgejudge.formats import JudgeOptions
+from edgejudge.streams import stream
 
 pytestmark = pytest.mark.model
 

@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from edgejudge import registry
 from edgejudge.convert.quantize import LADDER, quantize
 from edgejudge.convert.writer import Provenance, convert
-from edgejudge.store import file_sha256, write_atomic
+from edgejudge.files import write_atomic
+from edgejudge.store import registry
+from edgejudge.store.disk import file_sha256
 
 MANIFEST = "manifest.json"
 

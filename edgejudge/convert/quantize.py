@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgejudge import gguf_file, hardware, runtime
+from edgejudge.backends.llama import hardware, runtime
 from edgejudge.errors import ConversionError
+from edgejudge.store import gguf_file
 
 LADDER = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K")
 TYPES = LADDER + ("Q4_K_S", "Q5_K_S", "Q3_K_S", "Q3_K_L", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "IQ4_XS",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 
-from edgejudge import chat
+from edgejudge.formats import chat
 from edgejudge.plan import slot
 
 SLOT_RE = re.compile(r"\{(prompt|response|response_a|response_b|rubric|options|context|conversation_a|"

@@ -150,7 +150,12 @@ class _ArrayLength(int):
 
 def read(path: str | Path) -> GGUFInfo:
     """Validate the GGUF at ``path`` and return its header; raise :class:`ModelFileError` if bad."""
-    from gguf.constants import GGML_QUANT_SIZES, MODEL_ARCH_NAMES, GGMLQuantizationType, LlamaFileType
+    from gguf.constants import (
+        GGML_QUANT_SIZES,
+        MODEL_ARCH_NAMES,
+        GGMLQuantizationType,
+        LlamaFileType,
+    )
 
     path = Path(path)
     try:

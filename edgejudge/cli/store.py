@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import click
 
-from edgejudge.cli import cli
 
-
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model instead of a table.")
 def models(as_json):
     """List the registered judges (and imported models): family, tasks, size, quants, installed."""
-    from edgejudge import catalogue
-    from edgejudge.output import data_writer
+    from edgejudge.cli.output import data_writer
+    from edgejudge.store import catalogue
 
     rows = catalogue.rows()
     out = data_writer()
@@ -23,41 +21,41 @@ def models(as_json):
         out.text(catalogue.table(rows))
 
 
-@cli.command()
+@click.command()
 @click.argument("ref", metavar="ID[:QUANT]", required=False)
 def path(ref):
     """Print the validated local GGUF of a judge, e.g. for llama-server -m "$(edgejudge path ID)"."""
-    from edgejudge import store
-    from edgejudge.output import data_writer
+    from edgejudge.cli.output import data_writer
+    from edgejudge.store import resolve
 
-    data_writer().text(str(store.resolve(ref).path))
+    data_writer().text(str(resolve.resolve(ref).path))
 
 
-@cli.command()
+@click.command()
 @click.argument("ref", metavar="ID[:QUANT]")
 @click.option("--offline", is_flag=True, help="Use only the local Hugging Face cache; never connect.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Threads for quantizing.")
 def pull(ref, offline, threads):
     """Download a judge (converting it here when no GGUF is published) into the model store."""
-    from edgejudge import pull as pull_mod
-    from edgejudge.output import data_writer, warn
+    from edgejudge.cli.output import data_writer, warn
+    from edgejudge.store import pull as pull_mod
 
     path = pull_mod.pull(ref, offline=offline, threads=threads, log=lambda line: warn(f"edgejudge: {line}"))
     data_writer().text(str(path))
 
 
-@cli.command("import")
+@click.command("import")
 @click.argument("source", type=click.Path(dir_okay=False, exists=False))
 @click.option("--as", "ref", required=True, metavar="ID:QUANT", help="The id and quant to store it under.")
 def import_(source, ref):
     """Copy a local GGUF into the model store (validated, checksummed, atomically)."""
     from pathlib import Path
 
-    from edgejudge import inventory, registry, store
+    from edgejudge.cli.output import data_writer
     from edgejudge.errors import UsageError
-    from edgejudge.output import data_writer
+    from edgejudge.store import inventory, registry, resolve
 
-    model_id, quant = store.split_ref(ref)
+    model_id, quant = resolve.split_ref(ref)
     if not quant:
         raise UsageError("--as needs ID:QUANT, e.g. --as mr3-qwen3-4b:Q4_K_M")
     inventory.check_name(model_id, quant)
@@ -72,13 +70,13 @@ def import_(source, ref):
     data_writer().text(str(path))
 
 
-@cli.command()
+@click.command()
 @click.argument("model_id", required=False, metavar="[ID]")
 def verify(model_id):
     """Re-hash and re-validate installed model files (all, or one model's)."""
-    from edgejudge import inventory
+    from edgejudge.cli.output import data_writer
     from edgejudge.errors import ModelFileError
-    from edgejudge.output import data_writer
+    from edgejudge.store import inventory
 
     checks = inventory.verify(model_id)
     out = data_writer()
@@ -90,13 +88,16 @@ def verify(model_id):
                              hint="pull or import the bad files again (edgejudge rm ID:QUANT first)")
 
 
-@cli.command()
+@click.command()
 @click.argument("ref", metavar="ID[:QUANT]")
 def rm(ref):
     """Remove a model (or one quant) from the model store (the Hugging Face cache is left alone)."""
-    from edgejudge import inventory, store
-    from edgejudge.output import data_writer
+    from edgejudge.cli.output import data_writer
+    from edgejudge.store import inventory, resolve
 
-    model_id, quant = store.split_ref(ref)
+    model_id, quant = resolve.split_ref(ref)
     for removed in inventory.remove(model_id, quant):
         data_writer().text(f"removed {removed}")
+
+
+COMMANDS = (models, path, pull, import_, verify, rm)

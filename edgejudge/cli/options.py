@@ -1,12 +1,15 @@
-"""Judging commands: ``judge``, ``prompt``, ``rubric``, ``parse`` and ``demo``."""
+"""Flags shared by several commands, and turning them into library objects.
+
+Heavy modules are imported inside the functions, so that defining the commands stays cheap and
+``edgejudge --help`` never imports llama_cpp.
+"""
 
 from __future__ import annotations
 
-import sys
+import os
 
 import click
 
-from edgejudge.cli import _load_judge, backend_options, cli, runtime_options
 from edgejudge.errors import UsageError
 
 TASK_NAMES = ["pairwise", "pointwise", "arena", "strength", "binary", "safety", "mcq", "rubric", "refine"]
@@ -101,89 +104,76 @@ def item_from(kwargs: dict):
     return make_item(record)
 
 
-@cli.command()
-@runtime_options
-@backend_options
-@item_options
-@judge_options
-def judge(**kwargs):
-    """Judge one item given by flags (or --json) and print its verdict as one JSON object.
-
-    \b
-    Pairwise:  edgejudge judge --prompt P --response-a A --response-b B
-    Pointwise: edgejudge judge --prompt P --response R --scale 1-5
-    mR3:       edgejudge judge -m mr3-qwen3-4b --task arena --prompt P --response-a A --response-b B --swap
-    """
-    from edgejudge.output import data_writer
-
-    item = item_from(kwargs)
-    options = options_from(kwargs)
-    out = data_writer()
-    with _load_judge(kwargs) as j:
-        result = j.judge(item, options)
-    out.record(result.to_dict(), pretty=out.isatty())
+def runtime_options(func):
+    """Flags for the llama.cpp settings of commands that load a model."""
+    options = [
+        click.option("-m", "--model", "model", metavar="MODEL", default=None,
+                     help="Registered id, ID:QUANT, or path to a .gguf file (default: the registry's "
+                          "default model, or $EDGEJUDGE_MODEL)."),
+        click.option("--threads", type=click.IntRange(1), default=None,
+                     help="CPU threads (default: the CPUs this process may use, capped by its cgroup quota)."),
+        click.option("--gpu-layers", type=int, default=None,
+                     help="Layers to offload to the GPU, -1 for all (default: all where the build supports it)."),
+        click.option("--extra-bufts/--no-extra-bufts", default=None,
+                     help="Allow llama.cpp's weight repacking (default: off on CPUs with AMX, where it crashes)."),
+        click.option("--flash-attn", type=click.Choice(["auto", "on", "off"]), default=None,
+                     help="Flash attention (default: auto, where the backend supports it)."),
+        click.option("-v", "--verbose", is_flag=True, default=None, help="Show llama.cpp's log on stderr."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
-@cli.command()
-@click.option("-m", "--model", "model", metavar="MODEL", default=None, help="Registered id, ID:QUANT, or a .gguf path.")
-@item_options
-@click.option("--think/--no-think", default=None, help="Show the prompt of the mode without reasoning.")
-@click.option("--explain/--no-explain", default=True)
-@click.option("--steps", is_flag=True, help="Also print what is fed and read after the prompt (JSON, on stderr).")
-def prompt(model, think, explain, steps, **kwargs):
-    """Print the exact prompt text the model would get for an item (no weights are loaded)."""
-    from edgejudge import prompts
-    from edgejudge.formats import JudgeOptions
-    from edgejudge.output import data_writer, warn
+def settings_from(kwargs: dict):
+    from edgejudge.backends.llama.runtime import RuntimeSettings
 
-    item = item_from(kwargs)
-    text, plan_steps = prompts.render(model, item, JudgeOptions(think=think, explain=explain))
-    data_writer().raw(text.encode("utf-8"))
-    if steps:
-        warn(plan_steps)
+    return RuntimeSettings.from_env(
+        threads=kwargs.pop("threads"), gpu_layers=kwargs.pop("gpu_layers"),
+        extra_bufts=kwargs.pop("extra_bufts"), flash_attn=kwargs.pop("flash_attn"),
+        verbose=kwargs.pop("verbose"),
+    )
 
 
-@cli.command()
-@runtime_options
-@click.option("--prompt", "prompt", required=True, help="The user's request to write a rubric for.")
-def rubric(prompt, **kwargs):
-    """Write a rubric for a request with a rubric generator (e.g. rubricrm-4b-rubric), as JSON."""
-    from edgejudge.output import data_writer, warn
-
-    out = data_writer()
-    with _load_judge(kwargs) as j:
-        result = j.judge({"task": "rubric", "prompt": prompt})
-    if not result.extra["rubric_items"]:
-        warn("edgejudge: the model finished no complete rubric item within its budget")
-    out.record(result.to_dict(), pretty=out.isatty())
-
-
-@cli.command()
-@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
-@click.option("--family", type=click.Choice(["mr3", "rmr1", "rubricrm", "generic"]), required=True)
-@click.option("--task", type=click.Choice(TASK_NAMES), default="pairwise", show_default=True)
-def parse(source, family, task):
-    """Read the verdict in a judge's free-running output (a file, or - for stdin)."""
-    from edgejudge import parsers
-    from edgejudge.output import data_writer
-
-    result = parsers.parse(family, task, source.read())
-    data_writer().record({"family": family, "task": task, "verdict": result.verdict, "native": result.native})
+def backend_options(func):
+    """Flags to run the judge on an OpenAI-compatible server instead of locally."""
+    options = [
+        click.option("--backend", type=click.Choice(["local", "openai"]), default="local", show_default=True,
+                     help="Run locally with llama.cpp, or on an OpenAI-compatible server (llama-server, vLLM)."),
+        click.option("--base-url", default=None, metavar="URL", help="The server, e.g. http://127.0.0.1:8080 (openai)."),
+        click.option("--api-key-env", default=None, metavar="VAR", help="Environment variable holding the API key."),
+        click.option("--server-model", default=None, help="The server's model name (default: its first)."),
+        click.option("--dialect", type=click.Choice(["auto", "llama.cpp", "vllm"]), default="auto",
+                     help="How to send grammars: llama.cpp servers or vLLM (auto: from /v1/models)."),
+        click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True,
+                     help="Seconds to wait for one server request."),
+        click.option("--retries", type=click.IntRange(0), default=3, show_default=True,
+                     help="Retries of a request that failed for a transient reason (connection, 429, 5xx)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
-@cli.command()
-@runtime_options
-@click.option("--explain/--no-explain", default=True, show_default=True)
-def demo(explain, **kwargs):
-    """Judge the bundled sample pairs with the default model and print the verdicts (JSONL)."""
-    from edgejudge import samples
-    from edgejudge.output import data_writer, warn
+def load_judge(kwargs: dict, **extra):
+    from edgejudge.judging.judge import Judge
 
-    out = data_writer()
-    with _load_judge(kwargs) as j:
-        report = samples.run_demo(j, out.record, explain=explain)
-    warn(report)
+    settings = settings_from(kwargs)
+    backend = kwargs.pop("backend", "local")
+    remote = {k: kwargs.pop(k, None) for k in ("base_url", "api_key_env", "server_model", "dialect", "timeout", "retries")}
+    if backend == "openai":
+        from edgejudge.backends.remote import RemoteSettings
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(cli())
+        if not remote["base_url"]:
+            raise UsageError("--backend openai needs --base-url", hint="e.g. --base-url http://127.0.0.1:8080")
+        key = None
+        if remote["api_key_env"]:
+            key = os.environ.get(remote["api_key_env"])
+            if not key:
+                raise UsageError(f"--api-key-env {remote['api_key_env']}: that variable is not set")
+        return Judge.remote(kwargs.pop("model"), RemoteSettings(
+            base_url=remote["base_url"], api_key=key, model=remote["server_model"], dialect=remote["dialect"],
+            timeout=remote["timeout"], retries=remote["retries"]))
+    if remote["base_url"]:
+        raise UsageError("--base-url needs --backend openai")
+    return Judge.load(kwargs.pop("model"), settings=settings, **extra)

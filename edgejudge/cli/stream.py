@@ -9,8 +9,13 @@ from pathlib import Path
 
 import click
 
-from edgejudge.cli import _load_judge, backend_options, cli, runtime_options
-from edgejudge.cli_judge import judge_options, options_from
+from edgejudge.cli.options import (
+    backend_options,
+    judge_options,
+    load_judge,
+    options_from,
+    runtime_options,
+)
 from edgejudge.errors import Interrupted, PartialFailure, UsageError
 
 BATCH_CTX = 4096  # a batch's first context; it doubles when a longer item comes
@@ -38,7 +43,7 @@ def _count_lines(path: str) -> int | None:
         return None
 
 
-@cli.command()
+@click.command()
 @runtime_options
 @backend_options
 @judge_options
@@ -59,8 +64,8 @@ def score(source, output, resume, fail_fast, quiet, concurrency, **kwargs):
             {"id": 2, "line": 2, "status": "error", "error": {"code": "missing_field", ...}}
     Exit 0 when every line succeeded, 9 when some failed (their records say why).
     """
-    from edgejudge import stream
-    from edgejudge.output import ItemProgress, data_writer, warn
+    from edgejudge.cli.output import ItemProgress, data_writer, warn
+    from edgejudge.streams import stream
 
     if resume and not output:
         raise UsageError("--resume needs -o OUT.jsonl", hint="resume appends to the output file of the earlier run")
@@ -82,7 +87,7 @@ def score(source, output, resume, fail_fast, quiet, concurrency, **kwargs):
         writer = data_writer()
         emit = writer.record
     stop = _Stop()
-    with _load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
+    with load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
         progress = ItemProgress(total, enabled=None if not quiet else False)
         summary = stream.run(stream.Scorer(judge, options), handle, emit, skip=done, fail_fast=fail_fast,
                              progress=progress, stop=stop, concurrency=concurrency if judge.model is None else 1)
@@ -101,7 +106,7 @@ def score(source, output, resume, fail_fast, quiet, concurrency, **kwargs):
                              hint="their records have status \"error\" and say what is wrong")
 
 
-@cli.command()
+@click.command()
 @runtime_options
 @backend_options
 @judge_options
@@ -113,12 +118,12 @@ def serve(stdio, **kwargs):
     {"op": "pong"}, {"op": "info"} describes the loaded model. The model is loaded once; a bad
     request gets an error response; EOF or SIGTERM ends the server cleanly (exit 0).
     """
-    from edgejudge import stream
-    from edgejudge.output import data_writer, warn
+    from edgejudge.cli.output import data_writer, warn
+    from edgejudge.streams import stream
 
     options = options_from(kwargs)
     out = data_writer()
-    with _load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
+    with load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
         scorer = stream.Scorer(judge, options)
         warn(f"edgejudge: serving {judge.resolved.id}:{judge.resolved.quant} on stdio")
 
@@ -140,7 +145,7 @@ class _Shutdown(Exception):
 
 
 def _answer(scorer, raw: bytes, line_no: int) -> dict:
-    from edgejudge import stream
+    from edgejudge.streams import stream
 
     value, error = stream.parse_line(raw, line_no)
     if error is None and isinstance(value, dict) and "op" in value:
@@ -154,3 +159,6 @@ def _answer(scorer, raw: bytes, line_no: int) -> dict:
     if error is not None:
         return scorer.error(line_no, line_no, error)
     return scorer.record_value(value, line_no)
+
+
+COMMANDS = (score, serve)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from edgejudge.cli import cli
 
-
-@cli.command()
+@click.command()
 @click.argument("src_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="The GGUF file to write (written under a temporary name, renamed when complete).")
@@ -19,9 +17,10 @@ def convert(src_dir, out, outtype, model_id, pre_tokenizer):
     """Convert a Qwen2/Qwen3 Hugging Face checkpoint folder to GGUF (no torch needed)."""
     from dataclasses import replace
 
-    from edgejudge import registry
-    from edgejudge.convert import Provenance, convert as run_convert, provenance_for
-    from edgejudge.output import Progress, warn
+    from edgejudge.cli.output import Progress, warn
+    from edgejudge.convert import Provenance, provenance_for
+    from edgejudge.convert import convert as run_convert
+    from edgejudge.store import registry
 
     provenance = provenance_for(registry.load().get(model_id)) if model_id else Provenance()
     if pre_tokenizer:
@@ -32,7 +31,7 @@ def convert(src_dir, out, outtype, model_id, pre_tokenizer):
     warn(f"wrote {result.path} ({result.n_tensors} tensors, {result.size / 2**20:,.1f} MiB, {outtype})")
 
 
-@cli.command()
+@click.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=str))
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--type", "qtype", required=True, metavar="TYPE",
@@ -41,8 +40,11 @@ def convert(src_dir, out, outtype, model_id, pre_tokenizer):
 @click.option("--allow-requantize", is_flag=True, help="Quantize an already quantized file (loses quality).")
 def quantize(src, out, qtype, threads, allow_requantize):
     """Quantize a GGUF with llama.cpp's own quantizer."""
+    from edgejudge.cli.output import warn
     from edgejudge.convert import quantize as run_quantize
-    from edgejudge.output import warn
 
     result = run_quantize(src, out, qtype, threads=threads, allow_requantize=allow_requantize)
     warn(f"wrote {result.path} ({result.type}, {result.size / 2**20:,.1f} MiB) in {result.seconds:.1f} s")
+
+
+COMMANDS = (convert, quantize)

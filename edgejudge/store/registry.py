@@ -1,6 +1,6 @@
 """The registry of supported judges: ``models.toml``, validated into frozen dataclasses.
 
-The file ships inside the package (``edgejudge/models.toml``; the checkout's top-level
+The file ships inside the package (``edgejudge/store/models.toml``; the checkout's top-level
 ``models.toml`` is a link to it), so a pip-installed edgejudge knows every judge with no checkout.
 ``EDGEJUDGE_REGISTRY`` points at another file, for testing a registry change.
 """
@@ -176,7 +176,7 @@ def _load_cached(path: str | None) -> Registry:
             raise RegistryError(f"cannot read the registry {path}: {exc.strerror}",
                                 hint="unset EDGEJUDGE_REGISTRY or point it at a models.toml") from None
         return parse(text, path)
-    text = resources.files("edgejudge").joinpath("models.toml").read_text(encoding="utf-8")
+    text = resources.files("edgejudge.store").joinpath("models.toml").read_text(encoding="utf-8")
     return parse(text, "models.toml")
 
 

