@@ -5,25 +5,24 @@
     with Judge.load("smollm2-135m") as judge:
         print(judge.pairwise("What is 2+2?", "4", "5").verdict)
 
-``Judge`` is imported lazily so that ``import edgejudge`` (and ``edgejudge --help``) stay fast.
+The public names are handed on lazily, so that ``import edgejudge`` (and ``edgejudge --help``)
+never import llama.cpp.
 """
 
-__version__ = "0.1.0"
+from importlib import import_module
 
-__all__ = ["Judge", "JudgeOptions", "Verdict", "__version__"]
+from edgejudge.version import __version__
+
+_PUBLIC = {
+    "Judge": "edgejudge.judging.judge",
+    "JudgeOptions": "edgejudge.formats.format",
+    "Verdict": "edgejudge.judging.verdict",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
 
 
 def __getattr__(name: str):
-    if name == "Judge":
-        from edgejudge.judging.judge import Judge
-
-        return Judge
-    if name == "JudgeOptions":
-        from edgejudge.formats import JudgeOptions
-
-        return JudgeOptions
-    if name == "Verdict":
-        from edgejudge.judging.verdict import Verdict
-
-        return Verdict
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'edgejudge' has no attribute {name!r}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import platform
 import sys
 
-from edgejudge import __version__
 from edgejudge.backends.llama import hardware, runtime
 from edgejudge.errors import EdgejudgeError
 from edgejudge.store import disk, registry, resolve
+from edgejudge.version import __version__
 
 
 def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:

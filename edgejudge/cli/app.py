@@ -13,10 +13,10 @@ import sys
 
 import click
 
-from edgejudge import __version__
 from edgejudge.cli import convert, judge, store, stream
 from edgejudge.cli.options import runtime_options, settings_from
 from edgejudge.errors import EdgejudgeError, Interrupted
+from edgejudge.version import __version__
 
 
 class _Group(click.Group):

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgejudge import __version__
 from edgejudge.convert import tensors as T
 from edgejudge.convert import vocab
 from edgejudge.convert.checkpoint import Checkpoint, open_checkpoint
 from edgejudge.errors import ConversionError
+from edgejudge.version import __version__
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
-from edgejudge import __version__, items
+from edgejudge import items
 from edgejudge.backends.llama import runtime
 from edgejudge.backends.llama.engine import Engine
 from edgejudge.errors import InputError
@@ -28,6 +28,7 @@ from edgejudge.items import Item
 from edgejudge.judging import verdict
 from edgejudge.plan import Outcome
 from edgejudge.store import registry, resolve
+from edgejudge.version import __version__
 
 
 def make_format(resolved: resolve.ResolvedModel, model: runtime.LoadedModel | None = None) -> Format:
