@@ -87,3 +87,22 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """``data`` (the contents of the file ``name``) as text, or an InputError naming the byte at
+    fault: UTF-8 only, and no NUL (a binary file)."""
+    from edgejudge.errors import InputError
+
+    nul = data.find(b"\0")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not 0 <= nul < exc.start:  # else the NUL comes first and is what is reported
+            raise InputError(f"{name} is not UTF-8 text: byte {exc.start} is {data[exc.start:exc.start + 1]!r}",
+                             hint="give a UTF-8 text file (convert it with iconv -t UTF-8)", code="not_utf8") from None
+        text = ""
+    if nul >= 0:
+        raise InputError(f"{name} is a binary file (a NUL byte at byte {nul}), not text",
+                         hint="give the judge's output as a UTF-8 text file", code="not_text")
+    return text

@@ -129,11 +129,11 @@ def _compile(source: str):
                 _check_growth(argument, obj, (), f"str.{argument}")
             return super().getitem(obj, argument)
 
-        def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja's signature)
-            name = getattr(__obj, "__name__", "a function")
+        def call(self, context, obj, /, *args, **kwargs):
+            name = getattr(obj, "__name__", "a function")
             _check_args(args, kwargs, name)
-            _check_growth(name, getattr(__obj, "__self__", None), args, name)
-            return _check_size(super().call(__context, __obj, *args, **kwargs), name)
+            _check_growth(name, getattr(obj, "__self__", None), args, name)
+            return _check_size(super().call(context, obj, *args, **kwargs), name)
 
     # The same environment options as transformers' apply_chat_template, so templates render
     # byte for byte as their authors tested them.

@@ -19,7 +19,7 @@ import struct
 LLAMA_MAX_LAYERS = 512  # llama-hparams.h
 LLAMA_MAX_EXPERTS = 1024
 ROPE_SCALING_TYPES = ("none", "linear", "yarn", "longrope")
-TOKEN_TYPES = range(0, 7)  # LLAMA_TOKEN_TYPE_UNDEFINED .. LLAMA_TOKEN_TYPE_BYTE
+TOKEN_TYPES = range(7)  # LLAMA_TOKEN_TYPE_UNDEFINED .. LLAMA_TOKEN_TYPE_BYTE
 MAX_TOKENS = 1 << 31  # token ids are int32
 
 UINT32, INT32, FLOAT32, BOOL, STRING, ARRAY = 4, 5, 6, 7, 8, 9
@@ -157,7 +157,7 @@ class _Checker:
                                     f"{prefix}.attention.head_count_kv = {kv} (layer {i})")
             if h and not kv and self.arch in KNOWN:
                 raise SemanticError(f"{prefix}.attention.head_count_kv is 0 (layer {i})")
-        rope = self._key("{}.rope.scaling.type".format(prefix), STRING, required=False)
+        rope = self._key(f"{prefix}.rope.scaling.type", STRING, required=False)
         if rope is not None and rope not in ROPE_SCALING_TYPES:
             raise SemanticError(f"{prefix}.rope.scaling.type = {rope!r} is not one of {', '.join(ROPE_SCALING_TYPES)}")
         self._float("rope.freq_base", positive=True)
@@ -285,7 +285,7 @@ class _Checker:
             if p + "attn_qkv.weight" in self.tensors:
                 for part in ("q", "k", "v"):
                     expected.pop(f"{p}attn_{part}.weight", None)
-                qkv = expected[f"{p}attn_q.bias"][0][0] + 2 * expected[f"{p}attn_k.bias"][0][0]
+                qkv = sum((expected[f"{p}attn_{part}.bias"][0] or (0,))[0] for part in ("q", "k", "v"))
                 expected[p + "attn_qkv.weight"] = ((hp["n_embd"], qkv), True)
                 expected[p + "attn_qkv.bias"] = ((qkv,), False)
         for name, (shape, required) in expected.items():

@@ -19,7 +19,12 @@ import numpy as np
 
 from edgejudge.backends.llama import runtime, sampling
 from edgejudge.backends.llama.grammar import Grammar
-from edgejudge.errors import ContextOverflow, GrammarError, ModelFileError, RuntimeFailure
+from edgejudge.errors import (
+    ContextOverflow,
+    GrammarError,
+    ModelFileError,
+    RuntimeFailure,
+)
 from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
 
 _FLASH = {"auto": -1, "off": 0, "on": 1}
