@@ -29,7 +29,10 @@ def read_kvs(reader) -> dict:
     return kvs
 
 
-def rewrite(src: Path, dst: Path, *, kv: dict | None = None, tensors=None, arch: str | None = None) -> Path:
+def rewrite(src: Path, dst: Path, *, kv: dict | None = None, tensors=None, arch: str | None = None,
+            extra: tuple = ()) -> Path:
+    """Copy ``src`` to ``dst`` with the edits (see the module docstring); ``arch`` renames the
+    architecture and its ``<arch>.*`` keys; ``extra`` adds (name, float32 array) tensors."""
     import gguf
 
     reader = gguf.GGUFReader(src)
@@ -39,7 +42,11 @@ def rewrite(src: Path, dst: Path, *, kv: dict | None = None, tensors=None, arch:
             kvs.pop(key, None)
         else:
             kvs[key] = value
-    arch = arch or kvs["general.architecture"][0]
+    old_arch = kvs["general.architecture"][0]
+    if arch and arch != old_arch:
+        kvs = {(arch + key[len(old_arch):] if key.startswith(old_arch + ".") else key): value
+               for key, value in kvs.items()}
+    arch = arch or old_arch
     writer = gguf.GGUFWriter(dst, arch=arch)
     kvs.pop("general.architecture", None)
     for key, value in kvs.items():
@@ -59,6 +66,8 @@ def rewrite(src: Path, dst: Path, *, kv: dict | None = None, tensors=None, arch:
             writer.add_tensor(t.name, data.reshape(shape), raw_dtype=qtype)
         else:
             writer.add_tensor(t.name, data.view(np.uint8), raw_shape=shape, raw_dtype=qtype)
+    for name, data in extra:
+        writer.add_tensor(name, np.asarray(data, dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

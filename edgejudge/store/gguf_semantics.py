@@ -36,7 +36,7 @@ SPECIAL_IDS = SPECIAL_IDS_IN_RANGE + ("unknown", "seperator", "padding", "cls", 
                                       "fim_mid", "fim_pad", "fim_rep", "fim_sep", "prefix", "suffix", "middle")
 KNOWN = ("llama", "qwen2", "qwen3", "gemma3")
 
-HINT = ("llama.cpp would abort on this file: it was written by a broken converter or edited by hand; "
+HINT = ("llama.cpp would crash or fail on this file: it was written by a broken converter or edited by hand; "
         "convert or download the model again")
 
 
