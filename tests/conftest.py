@@ -101,9 +101,38 @@ def gguf_bytes(kvs=(), tensors=(), *, version=3, n_tensors=None, n_kv=None, alig
     return bytes(out)
 
 
-VALID_KVS = (("general.architecture", 8, "llama"), ("general.name", 8, "tiny"),
-             ("tokenizer.ggml.tokens", 9, (8, ["a", "b", "c"])))
-VALID_TENSORS = (("token_embd.weight", (4, 8), 0, 0, 128), ("output_norm.weight", (4,), 0, 128, 16))
+def tensor_table(shapes, ggml_type=0, start=0):
+    """(name, dims, type, offset, nbytes) rows for F32 tensors laid out one after another."""
+    rows, offset = [], start
+    for name, dims in shapes:
+        nbytes = 4
+        for d in dims:
+            nbytes *= d
+        rows.append((name, dims, ggml_type, offset, nbytes))
+        offset += -(-nbytes // 32) * 32
+    return tuple(rows)
+
+
+def tiny_llama(n_embd=8, tokens=("a", "b", "c")):
+    """(kvs, tensors) of a llama that every check of ours accepts: one layer of 2 heads of 4
+    (1 KV head), ``n_embd`` wide. llama.cpp refuses it at load (no BPE merges), without aborting."""
+    kvs = (("general.architecture", 8, "llama"), ("general.name", 8, "tiny"),
+           ("tokenizer.ggml.tokens", 9, (8, list(tokens))), ("tokenizer.ggml.model", 8, "gpt2"),
+           ("llama.block_count", 4, 1), ("llama.context_length", 4, 64), ("llama.embedding_length", 4, n_embd),
+           ("llama.feed_forward_length", 4, 8), ("llama.attention.head_count", 4, 2),
+           ("llama.attention.head_count_kv", 4, 1), ("llama.attention.key_length", 4, 4),
+           ("llama.attention.value_length", 4, 4), ("llama.attention.layer_norm_rms_epsilon", 6, 1e-5))
+    e, n = n_embd, len(tokens)
+    tensors = tensor_table((
+        ("token_embd.weight", (e, n)), ("output_norm.weight", (e,)), ("blk.0.attn_norm.weight", (e,)),
+        ("blk.0.attn_q.weight", (e, 8)), ("blk.0.attn_k.weight", (e, 4)), ("blk.0.attn_v.weight", (e, 4)),
+        ("blk.0.attn_output.weight", (8, e)), ("blk.0.ffn_norm.weight", (e,)), ("blk.0.ffn_gate.weight", (e, 8)),
+        ("blk.0.ffn_up.weight", (e, 8)), ("blk.0.ffn_down.weight", (8, e)),
+    ))
+    return kvs, tensors
+
+
+VALID_KVS, VALID_TENSORS = tiny_llama()
 
 
 @pytest.fixture

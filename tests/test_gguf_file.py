@@ -16,7 +16,7 @@ def write(tmp_path, data, name="model.gguf"):
 def test_valid_synthetic_file(tmp_path, valid_gguf_bytes):
     info = gguf_file.read(write(tmp_path, valid_gguf_bytes))
     assert info.architecture == "llama"
-    assert [t.name for t in info.tensors] == ["token_embd.weight", "output_norm.weight"]
+    assert [t.name for t in info.tensors][:2] == ["token_embd.weight", "output_norm.weight"]
     assert info.metadata["tokenizer.ggml.tokens"] == ["a", "b", "c"]
 
 
@@ -86,3 +86,57 @@ def test_missing_file_and_directory(tmp_path):
         gguf_file.read(tmp_path / "absent.gguf")
     with pytest.raises(ModelFileError, match="directory"):
         gguf_file.read(tmp_path)
+
+
+def with_kv(key, vtype, value):
+    """VALID_KVS with ``key`` set (replaced, or added)."""
+    return tuple(kv for kv in VALID_KVS if kv[0] != key) + ((key, vtype, value),)
+
+
+def retyped(name, ggml_type):
+    """VALID_TENSORS with the tensor ``name`` given another type (F16 or I8: fewer bytes per value)."""
+    per_value = {0: 4, 1: 2, 24: 1}[ggml_type]
+    return tuple((n, dims, ggml_type, offset, nbytes // 4 * per_value) if n == name
+                 else (n, dims, t, offset, nbytes) for n, dims, t, offset, nbytes in VALID_TENSORS)
+
+
+# Files whose every byte is in place but whose contents llama.cpp asserts on (see gguf_semantics):
+# the key or tensor at fault must be named.
+SEMANTIC = {
+    "block_count 0": (with_kv("llama.block_count", 4, 0), VALID_TENSORS, "llama.block_count = 0"),
+    "block_count 513": (with_kv("llama.block_count", 4, 513), VALID_TENSORS, "llama.block_count = 513"),
+    "block_count as a float": (with_kv("llama.block_count", 6, 1.0), VALID_TENSORS, "llama.block_count has GGUF type 6"),
+    "expert_count over 1024": (with_kv("llama.expert_count", 4, 1025), VALID_TENSORS, "llama.expert_count = 1025"),
+    "expert_count without used": (with_kv("llama.expert_count", 4, 8), VALID_TENSORS, "expert_used_count is 0"),
+    "expert_used over expert_count": (with_kv("llama.expert_used_count", 4, 1), VALID_TENSORS,
+                                      "expert_used_count = 1 is more than"),
+    "unknown rope scaling": (with_kv("llama.rope.scaling.type", 8, "warp"), VALID_TENSORS, "rope.scaling.type"),
+    "head_count_kv 0": (with_kv("llama.attention.head_count_kv", 4, 0), VALID_TENSORS, "head_count_kv"),
+    "per-layer array of the wrong length": (with_kv("llama.feed_forward_length", 9, (4, [8, 8])), VALID_TENSORS,
+                                            "holds 2 values for 1 layers"),
+    "duplicate token": (with_kv("tokenizer.ggml.tokens", 9, (8, ["a", "b", "a"])), VALID_TENSORS,
+                        "tokens 0 and 2 are the same string"),
+    "empty token colliding with its stand-in": (with_kv("tokenizer.ggml.tokens", 9, (8, ["a", "", "[EMPTY_1]"])),
+                                                VALID_TENSORS, "tokens 1 and 2"),
+    "no tokenizer model": (tuple(kv for kv in VALID_KVS if kv[0] != "tokenizer.ggml.model"), VALID_TENSORS,
+                           "tokenizer.ggml.model is missing"),
+    "token types too few": (with_kv("tokenizer.ggml.token_type", 9, (5, [1, 1])), VALID_TENSORS,
+                            "holds 2 values for 3 tokens"),
+    "token type out of range": (with_kv("tokenizer.ggml.token_type", 9, (5, [1, 7, 1])), VALID_TENSORS,
+                                "token_type[1] = 7"),
+    "bos id out of range": (with_kv("tokenizer.ggml.bos_token_id", 4, 3), VALID_TENSORS, "bos_token_id = 3"),
+    "norm as F16": (VALID_KVS, retyped("blk.0.ffn_norm.weight", 1), "'blk.0.ffn_norm.weight' has type F16"),
+    "weight as I8": (VALID_KVS, retyped("blk.0.attn_v.weight", 24), "'blk.0.attn_v.weight' has type I8"),
+    "vocabulary and embedding disagree": (with_kv("tokenizer.ggml.tokens", 9, (8, ["a", "b", "c", "d"])),
+                                          VALID_TENSORS, "'token_embd.weight' has shape [8, 3]"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEMANTIC))
+def test_contents_llama_cpp_asserts_on_are_refused_naming_the_key(tmp_path, name):
+    kvs, tensors, words = SEMANTIC[name]
+    path = write(tmp_path, gguf_bytes(kvs, tensors))
+    with pytest.raises(ModelFileError) as info:
+        gguf_file.read(path)
+    assert str(path) in info.value.message and info.value.hint
+    assert words in info.value.message

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import VALID_KVS, gguf_bytes
+from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes, tiny_llama
 from hub import Hub
 
 from edgejudge.cli import cli
@@ -244,10 +244,11 @@ def test_a_kill_during_import_leaves_the_store_consistent(hub_env, tmp_path):
     # A 2 GiB GGUF whose tensor data is a sparse hole: cheap to make, slow enough to copy.
     big = tmp_path / "big.gguf"
     size = 2 << 30
-    header = gguf_bytes(VALID_KVS, (("token_embd.weight", (size // 4,), 0, 0, size),), data=False)
+    kvs, tensors = tiny_llama(n_embd=size // 216)  # 216 bytes of F32 weights per unit of width
+    header = gguf_bytes(kvs, tensors, data=False)
     big.write_bytes(header)
     with open(big, "r+b") as handle:
-        handle.truncate(len(header) + size)
+        handle.truncate(len(header) + tensors[-1][3] + tensors[-1][4])
     proc = subprocess.Popen([sys.executable, "-m", "edgejudge", "import", str(big), "--as", "big:F32"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     target = disk.home() / "models" / "big" / "F32"
@@ -262,7 +263,7 @@ def test_a_kill_during_import_leaves_the_store_consistent(hub_env, tmp_path):
     with pytest.raises(ModelNotFound):
         resolve.resolve("big")
     small = tmp_path / "small.gguf"
-    small.write_bytes(gguf_bytes(VALID_KVS, (("token_embd.weight", (4, 8), 0, 0, 128),)))
+    small.write_bytes(gguf_bytes(VALID_KVS, VALID_TENSORS))
     inventory.install(small, "big", "F32", source="test")
     assert [p.name for p in target.iterdir()] == ["small.gguf"]  # the killed copy's leftovers are gone
     assert json.loads((disk.home() / "models" / "big" / "manifest.json").read_text())["files"]["F32"]["file"] == "small.gguf"

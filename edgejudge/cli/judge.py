@@ -74,15 +74,17 @@ def rubric(prompt, **kwargs):
 
 
 @click.command()
-@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.argument("source", type=click.File("rb"), default="-")
 @click.option("--family", type=click.Choice(["mr3", "rmr1", "rubricrm", "generic"]), required=True)
 @click.option("--task", type=click.Choice(TASK_NAMES), default="pairwise", show_default=True)
 def parse(source, family, task):
     """Read the verdict in a judge's free-running output (a file, or - for stdin)."""
+    from edgejudge import files
     from edgejudge.cli.output import data_writer
     from edgejudge.judging import parsers
 
-    result = parsers.parse(family, task, source.read())
+    name = "standard input" if source.name in ("-", "<stdin>") else source.name
+    result = parsers.parse(family, task, files.decode_text(source.read(), name))
     data_writer().record({"family": family, "task": task, "verdict": result.verdict, "native": result.native})
 
 

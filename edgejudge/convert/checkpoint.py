@@ -19,6 +19,7 @@ from edgejudge.errors import ConversionError
 ARCHITECTURES = {"Qwen3ForCausalLM": "qwen3", "Qwen2ForCausalLM": "qwen2"}
 DTYPES = {"BF16": 2, "F16": 2, "F32": 4}
 SKIPPED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attention.bias")
+MAX_LAYERS = 512  # LLAMA_MAX_LAYERS: llama.cpp aborts on a block_count above it
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,31 @@ def _hparams(config: dict, path: Path) -> HParams:
         value = config.get(key, default)
         if value is None and not required:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise _fail(path, f"{key} must be a positive integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 1 << 31:
+            raise _fail(path, f"{key} must be a positive integer (below 2^31), got {value!r}")
         return value
+
+    def number(key: str, value, *, positive: bool):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < 0 or (positive and value == 0):
+            raise _fail(path, f"{key} must be a {'positive' if positive else 'non-negative'} number, got {value!r}")
+        return value
+
+    def flag(key: str) -> bool:
+        value = config.get(key, False)
+        if value is not None and not isinstance(value, bool):
+            raise _fail(path, f"{key} must be true or false, got {value!r}")
+        return bool(value)
 
     heads = integer("num_attention_heads")
     hidden = integer("hidden_size")
+    layers = integer("num_hidden_layers")
+    if layers > MAX_LAYERS:
+        raise _fail(path, f"num_hidden_layers = {layers} is more than llama.cpp loads ({MAX_LAYERS})")
+    rope = _rope(config, path, number)
+    flag("attention_bias")
     head_dim = config.get("head_dim")
     explicit = head_dim is not None
     if head_dim is None:
@@ -103,17 +123,35 @@ def _hparams(config: dict, path: Path) -> HParams:
     return HParams(
         vocab_size=integer("vocab_size"),
         hidden_size=hidden,
-        num_layers=integer("num_hidden_layers"),
+        num_layers=layers,
         num_heads=heads,
         num_kv_heads=kv_heads,
         head_dim=integer("head_dim", default=head_dim),
         intermediate_size=integer("intermediate_size"),
         context_length=integer("max_position_embeddings", required=False),
-        rope_theta=config.get("rope_theta"),
-        rms_norm_eps=config.get("rms_norm_eps"),
-        tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+        rope_theta=number("rope_theta", rope.get("rope_theta", config.get("rope_theta")), positive=True),
+        rms_norm_eps=number("rms_norm_eps", config.get("rms_norm_eps"), positive=False),
+        tie_word_embeddings=flag("tie_word_embeddings"),
         head_dim_explicit=explicit,
     )
+
+
+def _rope(config: dict, path: Path, number) -> dict:
+    """The rope scaling settings (``rope_parameters`` or the older ``rope_scaling``), type-checked."""
+    key = "rope_parameters" if "rope_parameters" in config else "rope_scaling"
+    rope = config.get(key) or {}
+    if not isinstance(rope, dict):
+        raise _fail(path, f"{key} must be an object, got {rope!r}")
+    kind = rope.get("rope_type", rope.get("type"))
+    if kind is not None and not isinstance(kind, str):
+        raise _fail(path, f"{key}.rope_type must be a string, got {kind!r}")
+    number(f"{key}.factor", rope.get("factor"), positive=True)
+    if kind == "yarn" and rope.get("factor") is not None:
+        original = rope.get("original_max_position_embeddings")
+        if isinstance(original, bool) or not isinstance(original, int) or original <= 0:
+            raise _fail(path, f"{key}.original_max_position_embeddings must be a positive integer for yarn, "
+                              f"got {original!r}")
+    return rope
 
 
 def _shard_names(path: Path) -> list[str]:
@@ -167,7 +205,7 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
     config = read_json(path / "config.json")
     names = config.get("architectures") or []
     hf_arch = names[0] if isinstance(names, list) and names else None
-    if hf_arch not in ARCHITECTURES:
+    if not isinstance(hf_arch, str) or hf_arch not in ARCHITECTURES:
         raise _fail(path / "config.json", f"architecture {hf_arch!r} is not supported",
                     hint=f"edgejudge converts {', '.join(ARCHITECTURES)} checkpoints")
     hparams = _hparams(config, path / "config.json")

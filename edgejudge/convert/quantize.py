@@ -8,11 +8,11 @@ already quantized file is refused unless asked for (it costs quality).
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgejudge import files
 from edgejudge.backends.llama import hardware, runtime
 from edgejudge.errors import ConversionError
 from edgejudge.store import gguf_file
@@ -43,6 +43,7 @@ def quantize(src: str | Path, out: str | Path, qtype: str, *, threads: int | Non
     """Quantize the GGUF ``src`` to ``out`` as ``qtype`` (e.g. ``Q4_K_M``)."""
     qtype = canonical_type(qtype)
     src, out = Path(src), Path(out)
+    files.check_output(out)
     info = gguf_file.read(src)
     if info.quant and info.quant not in _UNQUANTIZED and not allow_requantize:
         raise ConversionError(
@@ -54,10 +55,7 @@ def quantize(src: str | Path, out: str | Path, qtype: str, *, threads: int | Non
     params.ftype = getattr(lib, f"LLAMA_FTYPE_MOSTLY_{qtype}")
     params.nthread = threads or hardware.usable_threads()
     params.allow_requantize = allow_requantize
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = files.temp_beside(out)
     started = time.perf_counter()
     try:
         rc = lib.llama_model_quantize(os.fsencode(src), os.fsencode(tmp), params)

@@ -62,6 +62,15 @@ def expected_shapes(ckpt: Checkpoint) -> dict[str, tuple[int, ...]]:
 
 def check_tensors(ckpt: Checkpoint) -> None:
     """Every expected tensor is present with the shape the config implies, and nothing else."""
+    # The layer count first, from the shards' names: a config claiming more layers than the shards
+    # hold is named as such (and no table of shapes is built for a billion layers).
+    present = {int(n.split(".")[2]) for n in ckpt.tensors
+               if n.startswith("model.layers.") and n.split(".")[2].isdecimal()}
+    if len(present) != ckpt.hparams.num_layers:
+        raise ConversionError(
+            f"{ckpt.path / 'config.json'}: num_hidden_layers = {ckpt.hparams.num_layers} but the shards hold "
+            f"{len(present)} layers",
+            hint="config.json and the weights disagree, or a shard is missing: re-download the checkpoint")
     expected = expected_shapes(ckpt)
     if ckpt.hparams.tie_word_embeddings and "lm_head.weight" in ckpt.tensors:
         expected["lm_head.weight"] = (ckpt.hparams.vocab_size, ckpt.hparams.hidden_size)

@@ -9,11 +9,11 @@ and renamed at the end: an error or an interrupt leaves no partial GGUF behind.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgejudge import files
 from edgejudge.convert import tensors as T
 from edgejudge.convert import vocab
 from edgejudge.convert.checkpoint import Checkpoint, open_checkpoint
@@ -114,6 +114,7 @@ def convert(src: str | Path, out: str | Path, *, outtype: str = "bf16", provenan
     if outtype not in T.OUTTYPES:
         raise ConversionError(f"output type {outtype!r} is not one of {', '.join(T.OUTTYPES)}")
     out = Path(out)
+    files.check_output(out)  # before any work: a refused output is known at once
     ckpt = open_checkpoint(src)
     T.check_tensors(ckpt)
     prov = provenance or Provenance()
@@ -142,10 +143,7 @@ def convert(src: str | Path, out: str | Path, *, outtype: str = "bf16", provenan
         writer.add_tensor_info(name, source.shape, np.dtype(np.float32), size, raw_dtype=qtype)
         plan.append((source, qtype, size))
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = files.temp_beside(out)
     total = sum(size for *_, size in plan)
     done = 0
     try:

@@ -47,7 +47,27 @@ def deepseek(system: str, user: str, assistant_prefix: str) -> str:
 
 def gguf_chat(template: str, system: str, user: str, assistant_prefix: str, *, bos: str = "", eos: str = "") -> str:
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
-    return chat.render(template, messages, bos_token=bos, eos_token=eos) + assistant_prefix
+    text = chat.render(template, messages, bos_token=bos, eos_token=eos)
+    _check_slots(text, system + user)
+    return text + assistant_prefix
+
+
+_MARKS = re.compile("[\ue000\ue001]")
+
+
+def _check_slots(rendered: str, given: str) -> None:
+    """The template must pass every slot through once, as given, and add no slot marker of its
+    own: an extra marker would be taken for user data, a dropped one would lose it silently."""
+    from collections import Counter
+
+    from edgejudge.errors import ModelFileError
+
+    if Counter(_MARKS.findall(rendered)) != Counter(_MARKS.findall(given)) or \
+            Counter(re.findall("\ue000[^\ue001]*\ue001", rendered)) != Counter(re.findall("\ue000[^\ue001]*\ue001", given)):
+        raise ModelFileError(
+            "the model's chat template (tokenizer.chat_template) does not pass the conversation through as given: "
+            "it drops or repeats a message, or writes edgejudge's private slot characters (U+E000/U+E001)",
+            hint="use a judge family with its own chat layout, or another GGUF")
 
 
 def role_blocks(messages) -> str:

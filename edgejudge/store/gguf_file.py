@@ -4,7 +4,9 @@ llama.cpp trusts a GGUF more than it should: a truncated file, an absurd tensor 
 length past the end of the file can crash the process inside C code. Every file is checked here
 first, with bounds on every count and length, against the type tables of the ``gguf`` package:
 magic, version, metadata, tensor infos, every tensor's offset and size inside the file, and a known
-architecture. Any problem is a :class:`ModelFileError` that names the file and what is wrong.
+architecture. Then what llama.cpp asserts on (``gguf_semantics``: hyper-parameter ranges, the
+tensors the architecture implies, the vocabulary), since a failed assertion aborts the process.
+Any problem is a :class:`ModelFileError` that names the file and what is wrong.
 
 Why not ``gguf.GGUFReader``: it materialises every metadata string as a numpy array (3.5 s for
 SmolLM2's 98k tokenizer strings, longer for Qwen's), and its loops trust the counts in the file.
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgejudge.errors import ModelFileError
+from edgejudge.store import gguf_semantics
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -73,6 +76,8 @@ class _Reader:
         self.size = len(buf)
         self.pos = 0
         self.path = path
+        self.types: dict[str, int] = {}  # key → GGUF value type, for the semantic checks
+        self.arrays: dict[str, tuple[int, int, int]] = {}  # key → (item type, length, first item's byte)
 
     def fail(self, problem: str) -> ModelFileError:
         return ModelFileError(
@@ -128,6 +133,8 @@ class _Reader:
             length = self.unpack("Q", f"the length of {key}")
             if item_type not in _SCALARS and item_type not in (8, 9):
                 raise self.fail(f"{key} is an array of unknown type {item_type}")
+            if depth == 0:
+                self.arrays[key] = (item_type, length, self.pos)
             smallest = struct.calcsize("<" + _SCALARS[item_type]) if item_type in _SCALARS else 8
             if length * smallest > self.size - self.pos:
                 raise self.fail(f"{key} claims {length} items, more than the file can hold")
@@ -197,6 +204,7 @@ def _parse(r: _Reader, quant_sizes, quant_type, architectures, file_types) -> GG
         if key in metadata or key in lengths:
             raise r.fail(f"metadata key {key!r} appears twice")
         vtype = r.unpack("I", f"the type of {key}")
+        r.types[key] = vtype
         value = r.value(vtype, key)
         if isinstance(value, _ArrayLength):
             lengths[key] = int(value)
@@ -259,4 +267,6 @@ def _parse(r: _Reader, quant_sizes, quant_type, architectures, file_types) -> GG
             quant = file_types(file_type).name.removeprefix("MOSTLY_").removeprefix("ALL_")
         except ValueError:
             quant = ""
-    return GGUFInfo(r.path, r.size, version, metadata, lengths, tuple(infos), data_offset, alignment, quant)
+    info = GGUFInfo(r.path, r.size, version, metadata, lengths, tuple(infos), data_offset, alignment, quant)
+    gguf_semantics.check(info, r)
+    return info

@@ -5,6 +5,8 @@
 * Tokens already in the KV cache are reused: a new prompt is compared with what the cache holds
   and only the part after the longest common prefix is evaluated.
 * Labels are read from the logits at the token where they diverge, renormalised over the set.
+* Logits that are not finite (NaN weights) are a :class:`ModelFileError` at the decode that made
+  them, before any label or token is taken from them.
 * Constrained text samples a token first and asks the grammar about that one token; the full
   vocabulary mask is computed only when the grammar rejects it.
 """
@@ -17,7 +19,12 @@ import numpy as np
 
 from edgejudge.backends.llama import runtime, sampling
 from edgejudge.backends.llama.grammar import Grammar
-from edgejudge.errors import ContextOverflow, GrammarError, RuntimeFailure
+from edgejudge.errors import (
+    ContextOverflow,
+    GrammarError,
+    ModelFileError,
+    RuntimeFailure,
+)
 from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
 
 _FLASH = {"auto": -1, "off": 0, "on": 1}
@@ -125,6 +132,15 @@ class Engine:
         if not pointer:
             raise RuntimeFailure("llama.cpp returned no logits after a decode")
         self._logits = np.ctypeslib.as_array(pointer, shape=(self.model.n_vocab,)).copy()
+        if not np.isfinite(self._logits).all():
+            # A sane model's logits are finite: NaN or inf means broken weights, and every label
+            # read or sampled token after it would be noise (uniform probabilities, a "dead" grammar).
+            self._logits = None
+            raise ModelFileError(
+                f"{self.model.path} is numerically broken: its logits hold NaN or infinity "
+                f"(after {len(self.tokens)} tokens)",
+                hint="its weights hold NaN/inf values (a broken conversion or quantization): "
+                "convert or download the model again", code="model_numeric")
 
     def truncate(self, n: int) -> None:
         """Forget cached tokens from position ``n`` on."""
