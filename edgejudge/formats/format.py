@@ -104,6 +104,7 @@ class Format:
                 raise InputError(f"the authors' think budget of {who} is not known", code="bad_value",
                                  hint="give the budget as a number (--think-budget N)")
             return self.authors_think_budget
+        assert isinstance(options.think_budget, int)  # JudgeOptions validates it
         return options.think_budget
 
     # -- prompt ---------------------------------------------------------------------------
