@@ -396,7 +396,9 @@ def test_averaging_over_variants_on_real_llama_cpp(family_judges):
     record = {"task": "binary", "prompt": "2+2?", "response": "4"}
     # Logits differ by ~1e-5 between evaluation paths (KV reuse), hence abs=1e-3.
     options = {"think": False, "explain": False}
-    each = [judge.judge({**record, "rubric_variant": n}, **options).probabilities for n in (0, 1)]
+    results = [judge.judge({**record, "rubric_variant": n}, **options) for n in (0, 1)]
+    assert "rubric_variant" not in results[0].provenance and results[1].provenance["rubric_variant"] == 1
+    each = [r.probabilities for r in results]
     result = judge.judge(record, rubric_variants="all", **options)
     spread = result.extra["rubric_variants"]
     assert spread["variants"] == [0, 1] and spread["authors_count"] == 2

@@ -122,6 +122,9 @@ class Judge:
             backend = {"backend": "local", "threads": self.info.threads, "gpu_layers": self.info.gpu_layers,
                        "extra_bufts": self.info.extra_bufts, "flash_attn": self.info.flash_attn}
             versions = {"llama_cpp_python": self.info.llama_cpp_python, "llama_cpp": self.info.llama_cpp}
+        # Which of mR3's rubric variants the prompt used, when not the default (formats/rubrics.py).
+        variant = item.rubric_variant if item.rubric_variant is not None else options.rubric_variant
+        rubric = {"rubric_variant": variant} if variant else {}
         return {
             "edgejudge": __version__,
             **versions,
@@ -131,6 +134,7 @@ class Judge:
             "sampling": asdict(sampling),
             "think_budget": self._budget(options),
             "runtime": backend,
+            **rubric,
         }
 
     def _budget(self, options: JudgeOptions) -> int | str | None:
