@@ -18,13 +18,13 @@ CONVERSATIONS = ("conversation_a", "conversation_b")
 
 # task → (alternative sets of required fields, optional fields). "prompt" is the user's request.
 TASKS: dict[str, tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]] = {
-    "pairwise": ((PAIR, CONVERSATIONS), ("rubric", "variant")),
+    "pairwise": ((PAIR, CONVERSATIONS), ("rubric", "variant", "rubric_variant")),
     "pointwise": ((("prompt", "response"),), ("rubric", "scale")),
-    "arena": ((PAIR, CONVERSATIONS), ("rubric", "variant")),
-    "strength": ((PAIR, ("conversation", "response_a", "response_b")), ("rubric",)),
-    "binary": ((("prompt", "response"),), ("rubric", "variant")),
-    "safety": ((("prompt",),), ("response", "rubric", "variant")),
-    "mcq": ((("prompt", "options"),), ()),
+    "arena": ((PAIR, CONVERSATIONS), ("rubric", "variant", "rubric_variant")),
+    "strength": ((PAIR, ("conversation", "response_a", "response_b")), ("rubric", "rubric_variant")),
+    "binary": ((("prompt", "response"),), ("rubric", "variant", "rubric_variant")),
+    "safety": ((("prompt",),), ("response", "rubric", "variant", "rubric_variant")),
+    "mcq": ((("prompt", "options"),), ("rubric_variant",)),
     "rubric": ((("prompt",),), ()),
     "refine": ((("prompt", "response"),), ("sources",)),
 }
@@ -49,6 +49,8 @@ class Item:
     rubric: str | None = None
     scale: tuple[int, int] | None = None
     variant: str | None = None
+    # Which of the authors' rubric variants to render (mR3; see formats/rubrics.py); None = 0.
+    rubric_variant: int | None = None
     options: tuple[str, ...] = ()
     conversation: tuple[dict, ...] = ()
     conversation_a: tuple[dict, ...] = ()
@@ -142,6 +144,11 @@ def make_item(record: Mapping[str, object], *, default_task: str | None = None) 
             values[name] = tuple(_text(f"options[{i}]", v) for i, v in enumerate(value))
         elif name in ("conversation", *CONVERSATIONS):
             values[name] = _messages(name, value)
+        elif name == "rubric_variant":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"rubric_variant must be a whole number >= 0, got {value!r}", code="bad_value",
+                                 hint="0 is the authors' first rubric text with its keys in file order")
+            values[name] = value
     prompt = values.get("prompt")
     if prompt is not None and not str(prompt).strip():
         raise InputError("the prompt is empty", code="bad_value", hint="give the user's request in 'prompt'")

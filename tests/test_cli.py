@@ -136,10 +136,11 @@ def test_prompt_needs_no_weights_and_prints_the_exact_bytes():
     result = invoke("prompt", "-m", "mr3-qwen3-4b", "--prompt", "PROMPT", "--response-a", "RESPONSE_A",
                     "--response-b", "RESPONSE_B")
     assert result.exit_code == 0, result.output
-    assert result.output == (GOLDEN / "mr3-pairwise-general.txt").read_text()
+    assert result.stdout == (GOLDEN / "mr3-pairwise-general.txt").read_text()
     record = '{"task": "safety", "target": "toxicity", "prompt": "PROMPT", "response": "RESPONSE"}'
     result = invoke("prompt", "-m", "mr3-qwen3-4b", "--json", record)
-    assert result.output == (GOLDEN / "mr3-safety-toxicity.txt").read_text()
+    assert result.stdout == (GOLDEN / "mr3-safety-toxicity.txt").read_text()
+    assert result.stderr.startswith("edgejudge: unverified: ")  # the joining of request and response
 
 
 def test_prompt_errors():

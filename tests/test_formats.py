@@ -16,7 +16,9 @@ ONE = {"prompt": "PROMPT", "response": "RESPONSE"}
 
 
 def conv(side):
-    return [{"role": "user", "content": "PROMPT"}, {"role": "assistant", "content": f"RESPONSE_{side}"}]
+    """Two exchanges (one exchange renders as a single turn, as the authors do: test_fidelity.py)."""
+    return [{"role": "user", "content": "TURN_1"}, {"role": "assistant", "content": f"TURN_2_{side}"},
+            {"role": "user", "content": "TURN_3"}, {"role": "assistant", "content": f"RESPONSE_{side}"}]
 
 
 CASES = [

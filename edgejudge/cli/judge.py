@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgejudge.cli.options import (
+    RUBRIC_VARIANT_HELP,
     TASK_NAMES,
     backend_options,
     item_from,
@@ -44,16 +45,24 @@ def judge(**kwargs):
 @item_options
 @click.option("--think/--no-think", default=None, help="Show the prompt of the mode without reasoning.")
 @click.option("--explain/--no-explain", default=True)
+@click.option("--rubric-variant", type=click.IntRange(0), default=None, help=RUBRIC_VARIANT_HELP)
 @click.option("--steps", is_flag=True, help="Also print what is fed and read after the prompt (JSON, on stderr).")
-def prompt(model, think, explain, steps, **kwargs):
-    """Print the exact prompt text the model would get for an item (no weights are loaded)."""
+def prompt(model, think, explain, rubric_variant, steps, **kwargs):
+    """Print the exact prompt text the model would get for an item (no weights are loaded).
+
+    What of the prompt cannot be checked against the authors' own is said in one line on stderr.
+    """
     from edgejudge.cli.output import data_writer, warn
     from edgejudge.formats import JudgeOptions
     from edgejudge.judging import prompts
 
     item = item_from(kwargs)
-    text, plan_steps = prompts.render(model, item, JudgeOptions(think=think, explain=explain))
+    options = JudgeOptions(think=think, explain=explain, rubric_variant=rubric_variant)
+    text, plan_steps = prompts.render(model, item, options)
     data_writer().raw(text.encode("utf-8"))
+    note = prompts.unverified(model, item)
+    if note:
+        warn(f"edgejudge: unverified: {note}")
     if steps:
         warn(plan_steps)
 

@@ -15,6 +15,45 @@ from edgejudge.errors import UsageError
 TASK_NAMES = ["pairwise", "pointwise", "arena", "strength", "binary", "safety", "mcq", "rubric", "refine"]
 
 
+class ThinkBudget(click.ParamType):
+    """A number of tokens >= 0, or "authors" (the authors' own budget, from the registry)."""
+
+    name = "N|authors"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "authors":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < 0:
+            self.fail(f"{value!r} is not a number >= 0 or 'authors'", param, ctx)
+        return number
+
+
+class RubricVariants(click.ParamType):
+    """``all``, or how many rubric variants to average over (drawn with the seed)."""
+
+    name = "all|N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "all":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"{value!r} is not 'all' or a number >= 1", param, ctx)
+        return number
+
+
+RUBRIC_VARIANT_HELP = ("Which of mR3's rubric variants to render: the authors' rubric text and key order, "
+                       "numbered text * orders + order (0 = first text, keys in file order; ranges per task "
+                       "in docs/formats.md).")
+
+
 def item_options(func):
     """Flags that describe one item (shared by ``judge`` and ``prompt``)."""
     options = [
@@ -47,12 +86,18 @@ def judge_options(func):
                      help="Token budget of the explanation (default per family)."),
         click.option("--think/--no-think", default=None,
                      help="Reason before the verdict (default: as the family does); --no-think is the fast mode."),
-        click.option("--think-budget", type=click.IntRange(0), default=None,
-                     help="Most reasoning tokens before the block is closed (default per model)."),
+        click.option("--think-budget", type=ThinkBudget(), default=None, metavar="N|authors",
+                     help="Most reasoning tokens before the block is closed (default per model, chosen for CPU "
+                          "cost); 'authors' uses the authors' own figure (mR3 16384, RM-R1 50000)."),
         click.option("--keep-reasoning", is_flag=True, help="Include the reasoning text in the output."),
         click.option("--swap", is_flag=True, help="Judge both orders of the two responses and combine them."),
         click.option("--tie-on-disagreement", is_flag=True, help="With --swap, call it a tie when the orders disagree."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampled text."),
+        click.option("--rubric-variant", type=click.IntRange(0), default=None, help=RUBRIC_VARIANT_HELP),
+        click.option("--rubric-variants", type=RubricVariants(), default=None, metavar="all|N",
+                     help="Average the verdict over mR3's rubric variants: 'all', or N drawn with --seed; "
+                          "reports the spread. Costs one judgment per variant (arena has 72 by the authors' "
+                          "count, 24 transcribed: prefer a sample such as 8)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -67,6 +112,7 @@ def options_from(kwargs: dict):
         think=kwargs.pop("think"), think_budget=kwargs.pop("think_budget"),
         keep_reasoning=kwargs.pop("keep_reasoning"), swap=kwargs.pop("swap"),
         tie_on_disagreement=kwargs.pop("tie_on_disagreement"), seed=kwargs.pop("seed"),
+        rubric_variant=kwargs.pop("rubric_variant"), rubric_variants=kwargs.pop("rubric_variants"),
     )
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edgejudge.errors import InputError
-from edgejudge.formats import gbnf, render, spec
+from edgejudge.formats import gbnf, render, rubrics, spec
 from edgejudge.items import Item
 from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels, fill
 from edgejudge.store.registry import Sampling
+
+AUTHORS = "authors"
 
 
 @dataclass(frozen=True)
@@ -27,18 +29,32 @@ class JudgeOptions:
     explain: bool = True
     max_explain_tokens: int | None = None
     think: bool | None = None
-    think_budget: int | None = None
+    # Tokens of reasoning: a number, "authors" (the authors' own figure, from the registry), or
+    # None (edgejudge's default for the model).
+    think_budget: int | str | None = None
     keep_reasoning: bool = False
     swap: bool = False
     tie_on_disagreement: bool = False
     seed: int = 0
     sampling: Sampling | None = None
+    # mR3's rubric variants (formats/rubrics.py): render one (an item's own rubric_variant wins),
+    # or average the verdict over "all" of them or over a number drawn with the seed.
+    rubric_variant: int | None = None
+    rubric_variants: int | str | None = None
 
     def __post_init__(self):
         if self.max_explain_tokens is not None and self.max_explain_tokens < 1:
             raise InputError("max_explain_tokens must be at least 1", code="bad_value")
-        if self.think_budget is not None and self.think_budget < 0:
-            raise InputError("think_budget must not be negative", code="bad_value")
+        budget = self.think_budget
+        if budget is not None and budget != AUTHORS and (
+                isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
+            raise InputError(f"think_budget must be a number >= 0 or {AUTHORS!r}, got {budget!r}", code="bad_value")
+        variant = self.rubric_variant
+        if variant is not None and (isinstance(variant, bool) or not isinstance(variant, int) or variant < 0):
+            raise InputError(f"rubric_variant must be a whole number >= 0, got {variant!r}", code="bad_value")
+        many = self.rubric_variants
+        if many is not None and many != "all" and (isinstance(many, bool) or not isinstance(many, int) or many < 1):
+            raise InputError(f"rubric_variants must be 'all' or a number >= 1, got {many!r}", code="bad_value")
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,8 @@ class Format:
     """A judge family's format, ready to render prompts and plans."""
 
     def __init__(self, family: str, *, chat_template: str | None = None, bos: str = "", eos: str = "",
-                 sampling: Sampling | None = None, think_budget: int | None = None):
+                 sampling: Sampling | None = None, think_budget: int | None = None,
+                 authors_think_budget: int | None = None, model_id: str | None = None):
         self.table = spec.load(family)
         fam = self.table.family
         self.family = fam.name
@@ -74,6 +91,21 @@ class Format:
         self.bos, self.eos = bos, eos
         self.sampling = sampling or Sampling(fam.temperature, fam.top_p, fam.top_k, fam.min_p)
         self.think_budget = fam.think_budget if think_budget is None else think_budget
+        self.authors_think_budget = authors_think_budget
+        self.model_id = model_id
+
+    def budget(self, options: JudgeOptions) -> int:
+        """The reasoning budget for ``options``: given, the authors' (``"authors"``), or the default."""
+        if options.think_budget is None:
+            return self.think_budget
+        if options.think_budget == AUTHORS:
+            if self.authors_think_budget is None:
+                who = self.model_id or f"this {self.family} model"
+                raise InputError(f"the authors' think budget of {who} is not known", code="bad_value",
+                                 hint="give the budget as a number (--think-budget N)")
+            return self.authors_think_budget
+        assert isinstance(options.think_budget, int)  # JudgeOptions validates it
+        return options.think_budget
 
     # -- prompt ---------------------------------------------------------------------------
 
@@ -145,10 +177,56 @@ class Format:
             statics["lo"], statics["hi"] = (str(v) for v in item.scale)
         return statics
 
+    def single_turn(self, item: Item, task: spec.TaskFormat) -> Item:
+        """A pair of one-exchange conversations as the single-turn item the authors render it as
+        (see ``render.one_exchange``); an explicit ``variant`` is kept as given."""
+        if item.variant or not (item.conversation_a and item.conversation_b) or "conversation" not in task.variants:
+            return item
+        found = render.one_exchange(item.conversation_a, item.conversation_b)
+        if found is None:
+            return item
+        prompt, response_a, response_b = found
+        return replace(item, prompt=prompt, response_a=response_a, response_b=response_b,
+                       conversation_a=(), conversation_b=())
+
+    def rubric(self, item: Item) -> rubrics.Rubric:
+        """The rubric variants of ``item``'s task (and variant)."""
+        task = self.task(item)
+        texts = task.resolved(self.variant(self.single_turn(item, task), task))
+        return self._rubric(texts, task)
+
+    @staticmethod
+    def _rubric(texts: dict, task: spec.TaskFormat) -> rubrics.Rubric:
+        own = (texts["rubric_lines"] or "",) + tuple(texts["rubric_alternatives"] or ())
+        return rubrics.Rubric(own, texts["authors_rubric_texts"] or 1, task.shuffle_rubric_keys)
+
+    def unverified(self, item: Item) -> str:
+        """What of ``item``'s prompt cannot be checked against the authors' (one line), or ""."""
+        task = self.task(item)
+        texts = task.resolved(self.variant(self.single_turn(item, task), task))
+        notes = [n for n in (self.table.family.unverified, texts["unverified"]) if n]
+        rubric = self._rubric(texts, task)
+        if rubric.count < rubric.authors_count:
+            notes.append(f"{rubric.authors_count - rubric.count} of the authors' {rubric.authors_count} rubric "
+                         f"variants use rubric texts not transcribed here (variants {rubric.count}-"
+                         f"{rubric.authors_count - 1} are refused)")
+        return "; ".join(notes)
+
     def frame(self, item: Item) -> tuple[str, dict[str, str]]:
         """The prompt with slots where the user's data goes, and that data."""
         task = self.task(item)
+        item = self.single_turn(item, task)
         texts = task.resolved(self.variant(item, task))
+        if item.rubric_variant:
+            if item.rubric is not None:
+                raise InputError("rubric_variant picks one of the built-in rubrics; a given rubric replaces them",
+                                 code="bad_value", hint="give either rubric or rubric_variant")
+            rubric = self._rubric(texts, task)
+            if not rubric.keys:
+                raise InputError(f"the {self.family} {item.task} prompt has no rubric variants "
+                                 f"(got rubric_variant {item.rubric_variant})", code="bad_value",
+                                 hint="rubric variants are mR3's: leave rubric_variant out")
+            texts = {**texts, "rubric_lines": rubric.lines(item.rubric_variant, task=item.task)}
         statics = self._statics(item, texts, task)
         fam = self.table.family
         system_template = texts["system"] or ""
@@ -180,6 +258,8 @@ class Format:
 
     def plan(self, item: Item, options: JudgeOptions) -> Plan:
         task = self.task(item)
+        if item.rubric_variant is None and options.rubric_variant is not None:
+            item = replace(item, rubric_variant=options.rubric_variant)
         text, data = self.frame(item)
         segments = fill(text, data)
         fam = self.table.family
@@ -190,7 +270,7 @@ class Format:
                                             close=task.output_close, sampling=sampling),))
         steps: list = []
         if fam.think and task.think is not False:
-            budget = self.think_budget if options.think_budget is None else options.think_budget
+            budget = self.budget(options)
             if options.think is not False and budget > 0:
                 steps.append(Generate("reasoning", budget, stop=(fam.think_stop,), close=fam.think_close,
                                       on_stop=fam.think_after, sampling=sampling, think=True))

@@ -79,3 +79,25 @@ def role_lines(messages, assistant_name: str) -> str:
     """RM-R1's conversation layout: ``User: ...`` / ``Chatbot A: ...`` lines, no final newline."""
     names = {"user": "User", "assistant": assistant_name}
     return "\n".join(f"{names.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages)
+
+
+def one_exchange(conversation_a, conversation_b) -> tuple[str, str, str] | None:
+    """(prompt, response_a, response_b) when two conversations are one exchange each, else None.
+
+    The authors render such a pair with their single-turn template: mR3 when the arena record has
+    ``turns == 1`` (its first user message, and each side's first assistant message, empty if none);
+    RM-R1 when the conversation has at most two messages. One exchange here: each side is a user
+    message, optionally followed by one assistant message, and both sides ask the same thing. Anything
+    else (a system message, more messages, different requests) keeps the conversation layout, which
+    loses nothing.
+    """
+    sides = []
+    for messages in (conversation_a, conversation_b):
+        roles = [m["role"] for m in messages]
+        if roles not in (["user"], ["user", "assistant"]):
+            return None
+        sides.append((messages[0]["content"], messages[1]["content"] if len(messages) == 2 else ""))
+    (prompt_a, response_a), (prompt_b, response_b) = sides
+    if prompt_a != prompt_b:
+        return None
+    return prompt_a, response_a, response_b

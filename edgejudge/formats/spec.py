@@ -21,6 +21,14 @@ from edgejudge.errors import RegistryError
 CHATS = ("chatml", "deepseek", "gguf")
 CONVERSATIONS = ("role_blocks", "role_lines")
 GRAMMARS = ("", "json_string", "sentences", "rubric_list", "answer_block", "until_answer")
+# What a free-running output with two answers after the reasoning means, per the family's authors:
+# the first answer counts, the last one, or (RM-R1's evaluation) both verdict markers are an error.
+ANSWER_RULES = ("first", "last", "conflict_is_error")
+
+
+def _one_line(name: str, text: str) -> None:
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"{name} must be one line (it is printed as one line on stderr)")
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,15 @@ class Variant:
     task_description: str | None = None
     rubric_lines: str | None = None
     schema: str | None = None
+    # The authors' other rubric texts (their rubric_list[1:]), as far as they are transcribed.
+    rubric_alternatives: tuple[str, ...] | None = None
+    # How many rubric texts the authors' file holds (rubric_lines is the first).
+    authors_rubric_texts: int | None = None
+    # Why this part of the prompt cannot be checked against the authors' (one line), if it cannot.
+    unverified: str | None = None
+
+    def __post_init__(self):
+        _one_line("unverified", self.unverified or "")
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,14 @@ class TaskFormat:
     task_description: str = ""
     rubric_lines: str = ""
     schema: str = ""
+    rubric_alternatives: tuple[str, ...] = ()
+    authors_rubric_texts: int = 1
+    # The authors shuffle the rubric's keys per item (all of mR3's tasks but HelpSteer3's 1-7).
+    shuffle_rubric_keys: bool = False
+    unverified: str = ""
+    # Parsing free-running output: compare labels case-insensitively, as the authors' evaluation
+    # does for the datasets of this task (mR3: str(x).lower() for all but RewardBench/m-RewardBench).
+    case_insensitive: bool = False
     rubric_block: str = ""
     default_variant: str = ""
     variants: Mapping[str, Variant] = field(default_factory=dict)
@@ -74,6 +99,12 @@ class TaskFormat:
             raise ValueError(f"default_variant {self.default_variant!r} is not under variants")
         if bool(self.labels or self.scale) == bool(self.output):
             raise ValueError("a task either reads labels (labels or scale) or writes an output, not both")
+        _one_line("unverified", self.unverified)
+        for name, texts, declared in [("", self.rubric_alternatives, self.authors_rubric_texts)] + [
+                (f"variants.{k}.", v.rubric_alternatives or (), v.authors_rubric_texts) for k, v in self.variants.items()]:
+            if declared is not None and declared < 1 + len(texts):
+                raise ValueError(f"{name}authors_rubric_texts ({declared}) is fewer than the rubric texts given "
+                                 f"({1 + len(texts)})")
 
     def resolved(self, variant: str) -> dict[str, str]:
         """The task's texts with ``variant``'s overrides applied."""
@@ -81,6 +112,8 @@ class TaskFormat:
         chosen = self.variants.get(variant)
         if chosen is not None:
             base.update({k: v for k, v in ((f.name, getattr(chosen, f.name)) for f in fields(Variant)) if v is not None})
+        if chosen is not None and chosen.unverified and self.unverified:
+            base["unverified"] = f"{self.unverified}; {chosen.unverified}"
         return base
 
 
@@ -100,6 +133,8 @@ class FamilyFormat:
     think_close: str = ""
     think_skip: str = ""
     think_budget: int = 0
+    answers: str = "first"
+    unverified: str = ""
     explain_from_reasoning: bool = False
     explain_tokens: int = 256
     conversation: str = "role_blocks"
@@ -115,6 +150,9 @@ class FamilyFormat:
             raise ValueError(f"conversation must be one of {', '.join(CONVERSATIONS)}")
         if self.think and not (self.think_stop and self.think_close):
             raise ValueError("a family that thinks needs think_stop and think_close")
+        if self.answers not in ANSWER_RULES:
+            raise ValueError(f"answers must be one of {', '.join(ANSWER_RULES)}")
+        _one_line("unverified", self.unverified)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from edgejudge.backends.llama.engine import Engine
 from edgejudge.errors import InputError
 from edgejudge.formats import Decision, Format, JudgeOptions
 from edgejudge.items import Item
-from edgejudge.judging import verdict
+from edgejudge.judging import variants, verdict
 from edgejudge.plan import Outcome
 from edgejudge.store import registry, resolve
 from edgejudge.version import __version__
@@ -40,7 +40,8 @@ def make_format(resolved: resolve.ResolvedModel, model: runtime.LoadedModel | No
         bos = model.piece(model.bos).decode("utf-8", "replace") if model.bos >= 0 else ""
         eos = model.piece(model.eos).decode("utf-8", "replace") if model.eos >= 0 else ""
     return Format(resolved.family, chat_template=template if isinstance(template, str) else None, bos=bos, eos=eos,
-                  sampling=spec.sampling if spec else None, think_budget=spec.think_budget if spec else None)
+                  sampling=spec.sampling if spec else None, think_budget=spec.think_budget if spec else None,
+                  authors_think_budget=spec.authors_think_budget if spec else None, model_id=resolved.id)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ class Judge:
             backend = {"backend": "local", "threads": self.info.threads, "gpu_layers": self.info.gpu_layers,
                        "extra_bufts": self.info.extra_bufts, "flash_attn": self.info.flash_attn}
             versions = {"llama_cpp_python": self.info.llama_cpp_python, "llama_cpp": self.info.llama_cpp}
+        # Which of mR3's rubric variants the prompt used, when not the default (formats/rubrics.py).
+        variant = item.rubric_variant if item.rubric_variant is not None else options.rubric_variant
+        rubric = {"rubric_variant": variant} if variant else {}
         return {
             "edgejudge": __version__,
             **versions,
@@ -129,9 +133,16 @@ class Judge:
             "template_sha256": self.format.template_sha256(),
             "seed": options.seed,
             "sampling": asdict(sampling),
-            "think_budget": self.format.think_budget if options.think_budget is None else options.think_budget,
+            "think_budget": self._budget(options),
             "runtime": backend,
+            **rubric,
         }
+
+    def _budget(self, options: JudgeOptions) -> int | str | None:
+        try:
+            return self.format.budget(options)
+        except InputError:
+            return options.think_budget  # "authors" where they are unknown: the items say why
 
     def _run(self, item: Item, options: JudgeOptions) -> tuple[Decision, Outcome]:
         plan = self.format.plan(item, options)
@@ -152,6 +163,16 @@ class Judge:
         if self.format.family == "rubricrm" and item.task == "pairwise" and item.rubric is None:
             item = replace(item, rubric=self.rubric_for(item.prompt))
             extra["rubric"] = item.rubric
+        if options.rubric_variants is not None:
+            decision, outcomes, swap = variants.judge(self.format, item, options, self._judge_once)
+        else:
+            decision, outcomes, swap = self._judge_once(item, options)
+        if extra:
+            decision = replace(decision, extra={**decision.extra, **extra})
+        return verdict.make(item, decision, outcomes, self.resolved.describe(), self.provenance(item, options), swap)
+
+    def _judge_once(self, item: Item, options: JudgeOptions) -> tuple[Decision, list[Outcome], dict | None]:
+        """One verdict on ``item`` (both orders with ``swap``), and the engine's outcomes."""
         decision, outcome = self._run(item, options)
         outcomes = [outcome]
         swap = None
@@ -162,9 +183,7 @@ class Judge:
             outcomes.append(outcome2)
             decision, swap = verdict.combine_swap(item.task, decision, second,
                                                   tie_on_disagreement=options.tie_on_disagreement)
-        if extra:
-            decision = replace(decision, extra={**decision.extra, **extra})
-        return verdict.make(item, decision, outcomes, self.resolved.describe(), self.provenance(item, options), swap)
+        return decision, outcomes, swap
 
     def pairwise(self, prompt: str, response_a: str, response_b: str, *, rubric: str | None = None,
                  task: str = "pairwise", **options) -> verdict.Verdict:

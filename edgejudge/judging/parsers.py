@@ -1,8 +1,18 @@
 """Verdicts from free-running judge outputs (text generated without edgejudge's constraints).
 
-One parser per family, finding the verdict where the family's authors do, with two rules of our
-own: a label is never taken from inside the reasoning (only after the last ``</think>``, or from
-the final ``Winner:`` line), and a failure is a :class:`ParseError`, never a score.
+One parser per family, finding the verdict where the family's authors do (the rules, with their
+sources, are in the family tables, ``formats/<family>.toml``, and in docs/formats.md):
+
+- The reasoning ends at the FIRST ``</think>`` (mR3's parser splits there); the answer is what
+  follows, so a stray ``</think>`` after the answer does not hide it. A label is never taken from
+  inside the reasoning, and an output whose reasoning never ends holds no answer.
+- Two answers after the reasoning: the family table's ``answers`` rule says which counts (mR3: the
+  first; RubricRM: the last ``Winner:`` line) or that it is an error (RM-R1: both ``[[A]]`` and
+  ``[[B]]``).
+- Labels are compared case-insensitively where the authors' evaluation does (the task's
+  ``case_insensitive``: mR3's arena, strength, binary, safety and MCQ).
+
+A failure is a :class:`ParseError`, never a score.
 """
 
 from __future__ import annotations
@@ -22,19 +32,24 @@ class Parsed:
     answer: str
 
 
-def _labels(family: str, task: str) -> dict[str, str]:
+def _task(family: str, task: str) -> spec.TaskFormat:
     table = spec.load(family).tasks.get(task)
     if table is None:
         raise ParseError(f"the {family} format has no task {task!r}")
+    return table
+
+
+def _labels(family: str, task: str) -> dict[str, str]:
+    table = _task(family, task)
     if table.scale:
         return {str(n): str(n) for n in range(0, 101)}
     return dict(table.labels)
 
 
 def _after_reasoning(text: str, *, opens_in_prompt: bool) -> str:
-    """The text after the reasoning block. ``opens_in_prompt``: the prompt opened the block, so
-    the output starts inside it and must close it."""
-    end = text.rfind("</think>")
+    """The text after the reasoning block, which ends at the first ``</think>``. ``opens_in_prompt``:
+    the prompt opened the block, so the output starts inside it and must close it."""
+    end = text.find("</think>")
     if end >= 0:
         return text[end + len("</think>"):]
     if opens_in_prompt or "<think>" in text:
@@ -64,40 +79,58 @@ def _json_object(answer: str) -> dict | None:
 
 def parse_json_verdict(family: str, task: str, text: str, key: str, *, opens_in_prompt: bool) -> Parsed:
     labels = _labels(family, task)
+    folded = _task(family, task).case_insensitive
+    lookup = {native.lower(): native for native in labels} if folded else {native: native for native in labels}
     answer = _after_reasoning(text, opens_in_prompt=opens_in_prompt)
     obj = _json_object(answer)
     candidates = []
     if obj is not None and key in obj:
         candidates.append(str(obj[key]))
     else:
-        # Not JSON (fences, single quotes, truncation): the last "key": value in the answer.
+        # Not one JSON object (fences, single quotes, truncation, two answers): the first "key": value.
         found = re.findall(rf"""['"]?{key}['"]?\s*:\s*(?:"([^"]*)"|'([^']*)'|([^,}}\s]+))""", answer)
-        candidates.extend(next(g for g in groups if g) for groups in found[-1:])
+        rule = spec.load(family).family.answers
+        chosen = found[-1:] if rule == "last" else found[:1]
+        candidates.extend(next(g for g in groups if g) for groups in chosen)
     for candidate in candidates:
         for value in (candidate, _normalise_number(candidate)):
-            if value in labels:
-                return Parsed(labels[value], value, answer.strip())
+            value = value.lower() if folded else value
+            if value in lookup:
+                native = lookup[value]
+                return Parsed(labels[native], native, answer.strip())
     shown = candidates[0] if candidates else "nothing"
-    raise ParseError(f"no valid {key!r} in the answer (found {shown!r}; allowed: {', '.join(labels)})")
+    how = " (compared case-insensitively)" if folded else " (compared exactly, as the authors do for this task)"
+    raise ParseError(f"no valid {key!r} in the answer (found {shown!r}; allowed: {', '.join(labels)}){how}")
 
 
 def parse_rmr1(text: str) -> Parsed:
     answer = _after_reasoning(text, opens_in_prompt=True)
-    found = re.findall(r"<answer>\s*\[\[([AB])\]\]\s*</answer>", answer)
+    found = [label for label in ("A", "B") if f"[[{label}]]" in answer]
+    if len(found) == 2:
+        raise ParseError("the answer after the reasoning holds both [[A]] and [[B]]; RM-R1's evaluation counts "
+                         "such an output as an error", hint="the output must give one verdict, "
+                         "<answer>[[A]]</answer> or <answer>[[B]]</answer>")
     if not found:
-        raise ParseError("no <answer>[[A]]</answer> or <answer>[[B]]</answer> after the reasoning")
-    return Parsed(found[-1], found[-1], answer.strip())
+        raise ParseError("no [[A]] or [[B]] (as in <answer>[[A]]</answer>) after the reasoning")
+    return Parsed(found[0], found[0], answer.strip())
+
+
+WINNER_LINE = re.compile(r"^\s*\**\s*Winner\s*\**\s*:", re.I)
+WINNER = re.compile(r"^\s*\**\s*Winner\s*\**\s*:\s*\**\s*(?:Response\s*)?([AB])\b", re.I)
 
 
 def parse_rubricrm(text: str) -> Parsed:
-    lines = [line for line in text.splitlines() if re.match(r"^\s*\**\s*Winner\s*\**\s*:", line, re.I)]
+    # Thinking is off for RubricRM, but a <think>...</think> block, if any, is reasoning: skip it.
+    answer = _after_reasoning(text, opens_in_prompt=False) if "</think>" in text or "<think>" in text else text
+    lines = [line for line in answer.splitlines() if WINNER_LINE.match(line)]
     if not lines:
-        raise ParseError("no 'Winner:' line in the output")
-    match = re.match(r"^\s*\**\s*Winner\s*\**\s*:\s*\**\s*(?:Response\s*)?([AB])\s*\**\s*\.?\s*$", lines[-1], re.I)
+        raise ParseError("no 'Winner:' line in the output (outside the reasoning)")
+    line = lines[-1] if spec.load("rubricrm").family.answers == "last" else lines[0]
+    match = WINNER.match(line)
     if not match:
-        raise ParseError(f"the last Winner line is not 'Winner: Response A' or 'B': {lines[-1].strip()!r}")
+        raise ParseError(f"the Winner line does not name Response A or B: {line.strip()!r}")
     label = match.group(1).upper()
-    return Parsed(label, f" {label}", lines[-1].strip())
+    return Parsed(label, f" {label}", line.strip())
 
 
 def parse(family: str, task: str, text: str) -> Parsed:

@@ -31,7 +31,13 @@ def format_for(model_ref: str | None) -> Format:
         path = resolve.locate(spec, spec.quant_name(quant), spec.file(quant))
         info = gguf_file.read(path)
         template = info.get("tokenizer.chat_template")
-    return Format(spec.family, chat_template=template, sampling=spec.sampling, think_budget=spec.think_budget)
+    return Format(spec.family, chat_template=template, sampling=spec.sampling, think_budget=spec.think_budget,
+                  authors_think_budget=spec.authors_think_budget, model_id=spec.id)
+
+
+def unverified(model_ref: str | None, item: Item) -> str:
+    """What of ``item``'s prompt cannot be checked against the authors' (one line), or ""."""
+    return format_for(model_ref).unverified(item)
 
 
 def render(model_ref: str | None, item: Item, options: JudgeOptions) -> tuple[str, str]:

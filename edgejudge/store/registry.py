@@ -86,6 +86,10 @@ class ModelSpec:
     description: str = ""
     params: str = ""
     think_budget: int = 0
+    # The authors' own budget (their max new tokens), where a reference states it, and where from;
+    # think_budget is edgejudge's default, chosen for what a CPU can afford.
+    authors_think_budget: int | None = None
+    authors_think_budget_source: str = ""
     sampling: Sampling = field(default_factory=Sampling)
     companion: str | None = None
 
@@ -106,6 +110,8 @@ class ModelSpec:
             raise ValueError(f"tasks must be a non-empty list of {', '.join(TASKS)} (got {unknown or 'none'})")
         if self.context_length < 128 or self.think_budget < 0:
             raise ValueError("context_length must be >= 128 and think_budget >= 0")
+        if self.authors_think_budget is not None and (self.authors_think_budget < 0 or not self.authors_think_budget_source):
+            raise ValueError("authors_think_budget must be >= 0 and needs authors_think_budget_source (where it is stated)")
 
     def file(self, quant: str | None) -> ModelFile:
         quant = quant or self.default_quant

@@ -97,7 +97,7 @@ class Scorer:
         if overrides is None:
             return self.options
         allowed = {"explain", "max_explain_tokens", "think", "think_budget", "keep_reasoning", "swap",
-                   "tie_on_disagreement", "seed"}
+                   "tie_on_disagreement", "seed", "rubric_variant", "rubric_variants"}
         if not isinstance(overrides, dict) or set(overrides) - allowed:
             raise InputError(f"options must be an object with keys among {', '.join(sorted(allowed))}",
                              code="bad_options")
