@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from edgejudge.errors import InputError
-from edgejudge.formats import gbnf, render, spec
+from edgejudge.formats import gbnf, option_rules, render, spec
 from edgejudge.items import Item
 from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels, fill
 from edgejudge.store.registry import Sampling
@@ -35,10 +35,8 @@ class JudgeOptions:
     sampling: Sampling | None = None
 
     def __post_init__(self):
-        if self.max_explain_tokens is not None and self.max_explain_tokens < 1:
-            raise InputError("max_explain_tokens must be at least 1", code="bad_value")
-        if self.think_budget is not None and self.think_budget < 0:
-            raise InputError("think_budget must not be negative", code="bad_value")
+        for name in self.__dataclass_fields__:  # the one validation path: flags, JSON lines and the API
+            option_rules.check_option(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
