@@ -41,7 +41,8 @@ class StopSignals:
         self._saved.clear()
 
     def __enter__(self) -> Self:
-        return self.install()
+        self.install()
+        return self
 
     def __exit__(self, *exc) -> None:
         self.restore()
