@@ -55,11 +55,16 @@ class Earlier:
 
     def apply(self) -> None:
         """Bring the file to the kept records: call only once the run has started."""
-        if self.rewrite:
-            _rewrite(self.path, self.kept)
-        elif self.torn:
-            with open(self.path, "r+b") as handle:
-                handle.truncate(self.size)
+        try:
+            if self.rewrite:
+                _rewrite(self.path, self.kept)
+            elif self.torn:
+                with open(self.path, "r+b") as handle:
+                    handle.truncate(self.size)
+        except OSError as exc:
+            from edgejudge.streams.outfile import output_error
+
+            raise output_error(exc, str(self.path)) from None
 
 
 def read(path: Path, *, retry_errors: bool = False) -> Earlier:
