@@ -31,6 +31,7 @@ from edgejudge.streams import outfile, reader, resume, stream
 from edgejudge.streams.signals import StopSignals
 
 FAST = ("--no-explain", "--threads", "1", "-q")
+LINUX = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc, or writes /dev/full")
 
 
 def item(i, **extra):
@@ -319,6 +320,7 @@ def test_resume_refuses_a_file_edgejudge_did_not_write(tmp_path, source):
 # -- 9. signals, closed and full outputs -------------------------------------------------------
 
 @pytest.mark.hostile
+@LINUX
 def test_sigterm_never_tears_a_big_record_on_a_pipe(tmp_path):
     big = [item(i, id=f"{i}-" + "x" * 300_000) for i in range(3)]  # each record > 64 KiB, the pipe's buffer
     source = tmp_path / "big.jsonl"
@@ -338,6 +340,7 @@ def test_sigterm_never_tears_a_big_record_on_a_pipe(tmp_path):
 
 
 @pytest.mark.hostile
+@LINUX
 def test_serve_stopped_while_loading_exits_0(tmp_path):
     proc = popen("serve", "--stdio", "--no-explain", "--threads", "1", stdin=subprocess.PIPE)
     try:
@@ -351,6 +354,7 @@ def test_serve_stopped_while_loading_exits_0(tmp_path):
 
 
 @pytest.mark.hostile
+@LINUX
 @pytest.mark.parametrize("where", ["closed pipe", "full device", "closed stdout"])
 def test_an_output_that_cannot_take_records_is_a_clear_error(where, source):
     if where == "closed pipe":
