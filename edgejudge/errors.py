@@ -25,6 +25,8 @@ code  class                    meaning
 11    DownloadError            a model could not be downloaded (or offline mode forbids it)
 12    GrammarError             a GBNF grammar did not compile against the vocabulary
 13    ParseError               a free-running judge output holds no valid verdict
+14    OutputError              the output cannot be written (full disk, read-only, closed pipe,
+                               or another run holds it)
 130   Interrupted              stopped by Ctrl-C or SIGTERM
 ====  =======================  ==============================================================
 """
@@ -146,6 +148,13 @@ class ParseError(EdgejudgeError):
 
     exit_code = 13
     code = "parse"
+
+
+class OutputError(EdgejudgeError):
+    """The output cannot be written: full disk, read-only place, closed pipe, held by another run (exit 14)."""
+
+    exit_code = 14
+    code = "output"
 
 
 class Interrupted(EdgejudgeError):

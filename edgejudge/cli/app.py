@@ -22,6 +22,7 @@ from edgejudge.version import __version__
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         _setup_logging()
+        _ensure_std_fds()
         try:
             return super().invoke(ctx)
         except EdgejudgeError as exc:
@@ -42,6 +43,19 @@ class _Group(click.Group):
             ctx.exit(EdgejudgeError.exit_code)
 
 
+def _ensure_std_fds() -> None:
+    """Started with stdin, stdout or stderr closed, the next file opened would take its number, and
+    whatever writes "to stdout" (llama.cpp's C code) would write into it: hold the numbers with
+    the null device instead."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.close(null)  # a lower number was free and is now taken; nothing else to do
+
+
 def _report(exc: EdgejudgeError) -> None:
     click.echo(f"edgejudge: error: {exc.message}", err=True)
     if exc.hint:
@@ -59,7 +73,8 @@ def cli():
     \b
     Exit codes: 0 ok, 2 usage, 3 model not found, 4 bad model file, 5 bad input,
     6 context overflow, 7 llama.cpp failure, 8 bad registry, 9 some lines failed,
-    10 conversion, 11 download, 12 grammar, 13 unparseable output, 130 interrupted.
+    10 conversion, 11 download, 12 grammar, 13 unparseable output, 14 output not
+    writable, 130 interrupted.
     """
 
 

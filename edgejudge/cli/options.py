@@ -82,7 +82,7 @@ def judge_options(func):
     options = [
         click.option("--explain/--no-explain", default=True, show_default=True,
                      help="Have the model write a short explanation before its verdict."),
-        click.option("--max-explain-tokens", type=click.IntRange(1), default=None,
+        click.option("--max-explain-tokens", type=int, default=None,  # ranges: formats/option_rules.py
                      help="Token budget of the explanation (default per family)."),
         click.option("--think/--no-think", default=None,
                      help="Reason before the verdict (default: as the family does); --no-think is the fast mode."),
@@ -105,15 +105,17 @@ def judge_options(func):
 
 
 def options_from(kwargs: dict):
-    from edgejudge.formats import JudgeOptions
+    """JudgeOptions from the judging flags, checked by the same rules as a JSONL line's options."""
+    from edgejudge.errors import InputError
+    from edgejudge.formats import JudgeOptions, option_rules
 
-    return JudgeOptions(
-        explain=kwargs.pop("explain"), max_explain_tokens=kwargs.pop("max_explain_tokens"),
-        think=kwargs.pop("think"), think_budget=kwargs.pop("think_budget"),
-        keep_reasoning=kwargs.pop("keep_reasoning"), swap=kwargs.pop("swap"),
-        tie_on_disagreement=kwargs.pop("tie_on_disagreement"), seed=kwargs.pop("seed"),
-        rubric_variant=kwargs.pop("rubric_variant"), rubric_variants=kwargs.pop("rubric_variants"),
-    )
+    values = {name: kwargs.pop(name) for name in option_rules.PER_LINE}
+    for name, value in values.items():
+        try:
+            option_rules.check_option(name, value)
+        except InputError as exc:
+            raise UsageError(f"--{name.replace('_', '-')}: {exc.message}") from None
+    return JudgeOptions(**values)
 
 
 def item_from(kwargs: dict):

@@ -8,6 +8,7 @@ stdout is not a real file descriptor (tests with click's CliRunner), records go 
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -29,12 +30,23 @@ class DataWriter:
         self.raw(data)
 
     def raw(self, data: bytes) -> None:
-        if self._binary is not None:
-            self._binary.write(data)
-            self._binary.flush()
-        else:
-            self._text.write(data.decode("utf-8"))
-            self._text.flush()
+        """Write all of ``data``: an unbuffered pipe may take part of it per call (a short write)."""
+        try:
+            if self._binary is not None:
+                view = memoryview(data)
+                while view:
+                    written = self._binary.write(view)
+                    view = view[written if written is not None else 0:]
+                self._binary.flush()
+            elif self._text is not None:
+                self._text.write(data.decode("utf-8"))
+                self._text.flush()
+            else:
+                raise OSError(errno.EBADF, "stdout is closed")
+        except OSError as exc:
+            from edgejudge.streams.outfile import output_error
+
+            raise output_error(exc, "stdout") from None
 
     def text(self, line: str) -> None:
         self.raw(line.encode("utf-8") + (b"" if line.endswith("\n") else b"\n"))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
+import collections
 import sys
-from pathlib import Path
 
 import click
 
@@ -16,31 +14,9 @@ from edgejudge.cli.options import (
     options_from,
     runtime_options,
 )
-from edgejudge.errors import Interrupted, PartialFailure, UsageError
+from edgejudge.errors import EdgejudgeError, Interrupted, PartialFailure, UsageError
 
 BATCH_CTX = 4096  # a batch's first context; it doubles when a longer item comes
-
-
-class _Stop:
-    """SIGTERM: finish the item in hand, then stop."""
-
-    def __init__(self):
-        self.requested = False
-        signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum, frame):
-        self.requested = True
-
-    def __call__(self) -> bool:
-        return self.requested
-
-
-def _count_lines(path: str) -> int | None:
-    try:
-        with open(path, "rb") as handle:
-            return sum(1 for _ in handle)
-    except OSError:
-        return None
 
 
 @click.command()
@@ -51,59 +27,122 @@ def _count_lines(path: str) -> int | None:
               help="Items in flight at once (for --backend openai; a local model judges one at a time).")
 @click.argument("source", metavar="[IN.jsonl|-]", default="-")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the records to this file instead of stdout.")
-@click.option("--resume", is_flag=True, help="With -o: skip the items the output already holds.")
+              help="Write the records to this file instead of stdout (replaced only once the model is loaded).")
+@click.option("--resume", is_flag=True, help="With -o: skip the items the output already holds (errors with a "
+              "transient code, backend or timeout, are judged again).")
+@click.option("--retry-errors", is_flag=True, help="With --resume: judge every error record's item again.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first line that fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr.")
-def score(source, output, resume, fail_fast, quiet, concurrency, **kwargs):
+def score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, **kwargs):
     """Judge a JSON Lines file (or stdin): one output record per input line, in order.
 
     \b
     Input:  {"id": 1, "task": "pairwise", "prompt": ..., "response_a": ..., "response_b": ...}
     Output: {"id": 1, "line": 1, "status": "ok", "verdict": "A", ...}
             {"id": 2, "line": 2, "status": "error", "error": {"code": "missing_field", ...}}
-    Exit 0 when every line succeeded, 9 when some failed (their records say why).
+    Exit 0 when every record is ok, 9 when some are errors (their records say why), 130 when
+    stopped by SIGTERM or Ctrl-C (after a whole record; rerun with --resume to finish).
     """
-    from edgejudge.cli.output import ItemProgress, data_writer, warn
-    from edgejudge.streams import stream
+    from edgejudge.streams.signals import StopNow, StopSignals
 
     if resume and not output:
         raise UsageError("--resume needs -o OUT.jsonl", hint="resume appends to the output file of the earlier run")
+    if retry_errors and not resume:
+        raise UsageError("--retry-errors needs --resume", hint="it says which records of the earlier run to redo")
     options = options_from(kwargs)
+    with StopSignals() as signals:  # from the start: a signal while loading ends the run, not the process
+        try:
+            _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, options, kwargs, signals)
+        except StopNow:
+            raise Interrupted(f"stopped by {signals.name} before another record was written",
+                              hint="rerun with -o OUT --resume to finish" if output else None) from None
+
+
+def _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, options, kwargs, signals):
+    from edgejudge.cli.output import ItemProgress, data_writer, warn
+    from edgejudge.streams import outfile, reader, stream
+    from edgejudge.streams import resume as resuming
+
     if source == "-":
         handle = sys.stdin.buffer
-        total = None
     else:
         try:
-            handle = open(source, "rb")
+            handle = open(source, "rb")  # noqa: SIM115 - closed below, after the run
         except OSError as exc:
             raise UsageError(f"cannot read {source}: {exc.strerror}") from None
-        total = _count_lines(source)
-    done = stream.completed_ids(Path(output)) if resume else None
-    if output:
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if resume else os.O_TRUNC)
-        emit = stream.LineWriter(os.open(Path(output), flags, 0o644))
-    else:
-        writer = data_writer()
-        emit = writer.record
-    stop = _Stop()
-    with load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
-        progress = ItemProgress(total, enabled=None if not quiet else False)
-        summary = stream.run(stream.Scorer(judge, options), handle, emit, skip=done, fail_fast=fail_fast,
-                             progress=progress, stop=stop, concurrency=concurrency if judge.model is None else 1)
-        progress.done()
-    if source != "-":
-        handle.close()
+    target = outfile.OutputFile(output, source_fd=_fileno(handle)) if output else None
+    try:
+        earlier = resuming.read(target.path, retry_errors=retry_errors) if resume else None
+        with signals.interruptible():
+            judge = load_judge(kwargs, min_ctx=BATCH_CTX)
+        with judge:
+            with signals.interruptible():
+                pass  # a signal during the load stops here, before the output is touched
+            if target is not None:
+                if earlier is not None:
+                    earlier.apply()
+                emit = stream.LineWriter(target.open(append=resume), output, signals.writing)
+            else:
+                writer = data_writer()
+
+                def emit(record):
+                    with signals.writing():
+                        writer.record(record)
+            show = None if not quiet else False
+            progress = ItemProgress(reader.count_lines(handle) if show is None and sys.stderr.isatty() else None,
+                                    enabled=show)
+            summary = stream.run(stream.Scorer(judge, options), handle, emit, skip=earlier and earlier.done,
+                                 fail_fast=fail_fast, progress=progress, stop=signals,
+                                 concurrency=concurrency if judge.model is None else 1,
+                                 interruptible=signals.interruptible)
+            progress.done()
+    finally:
+        if target is not None:
+            target.close()
+        if source != "-":
+            handle.close()
+    _report(summary, earlier, output, quiet, signals, warn)
+
+
+def _fileno(handle) -> int | None:
+    try:
+        return handle.fileno()
+    except (OSError, ValueError, AttributeError):  # a test harness's in-memory stdin
+        return None
+
+
+def _report(summary, earlier, output, quiet, signals, warn) -> None:
+    """The summary line on stderr, and the exit code: 130 stopped, 1 a bug met, 9 errors in the output."""
     counted = summary.ok + summary.failed
+    kept = sum(earlier.errors.values()) if earlier is not None else 0
+    errors = summary.failed + kept
     if not quiet:
-        note = f", {summary.skipped} already done" if summary.skipped else ""
-        warn(f"edgejudge: {counted} lines judged in {summary.seconds:.1f} s ({summary.ok} ok, {summary.failed} failed{note})")
-    if stop.requested:
-        raise Interrupted("stopped by SIGTERM after a whole record; rerun with --resume to finish")
-    if summary.failed:
-        codes = ", ".join(f"{code} x{n}" for code, n in summary.codes.most_common())
-        raise PartialFailure(f"{summary.failed} of {counted} lines failed ({codes})",
-                             hint="their records have status \"error\" and say what is wrong")
+        notes = []
+        if summary.skipped:
+            notes.append(f"{summary.skipped} already done")
+        if earlier is not None and earlier.retried:
+            notes.append(f"{earlier.retried} earlier errors retried")
+        if earlier is not None and earlier.duplicates:
+            notes.append(f"{earlier.duplicates} duplicated records removed")
+        note = "".join(f", {n}" for n in notes)
+        where = f"; {output} holds {errors} error records" if output and earlier is not None else ""
+        warn(f"edgejudge: {counted} lines judged in {summary.seconds:.1f} s ({summary.ok} ok, {summary.failed} "
+             f"failed{note}){where}")
+    if signals():
+        raise Interrupted(f"stopped by {signals.name}; every record written is whole",
+                          hint="rerun with -o OUT --resume to finish" if output else
+                          "the records written are whole; use -o OUT to be able to --resume")
+    if summary.codes.get("internal_error"):
+        raise EdgejudgeError(f"{summary.codes['internal_error']} lines met an internal error (records with "
+                             "code internal_error)", hint="this is a bug; please report it with those lines")
+    if errors:
+        codes = summary.codes + (earlier.errors if earlier is not None else collections.Counter())
+        listed = ", ".join(f"{code} x{n}" for code, n in codes.most_common())
+        total = counted + (summary.skipped if earlier is not None else 0)
+        hint = "their records have status \"error\" and say what is wrong"
+        if kept:
+            hint += "; --resume --retry-errors judges the earlier ones again"
+        raise PartialFailure(f"{errors} of {total} records are errors ({listed})", hint=hint)
 
 
 @click.command()
@@ -119,34 +158,35 @@ def serve(stdio, **kwargs):
     request gets an error response; EOF or SIGTERM ends the server cleanly (exit 0).
     """
     from edgejudge.cli.output import data_writer, warn
-    from edgejudge.streams import stream
+    from edgejudge.streams import reader, stream
+    from edgejudge.streams.signals import StopNow, StopSignals
 
     options = options_from(kwargs)
     out = data_writer()
-    with load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
-        scorer = stream.Scorer(judge, options)
-        warn(f"edgejudge: serving {judge.resolved.id}:{judge.resolved.quant} on stdio")
-
-        def stop(signum, frame):
-            raise _Shutdown
-
-        signal.signal(signal.SIGTERM, stop)
-        line_no = 0
+    with StopSignals() as signals:  # from the start: SIGTERM while loading is a clean exit 0 too
         try:
-            for raw in iter(sys.stdin.buffer.readline, b""):
-                line_no += 1
-                out.record(_answer(scorer, raw.rstrip(b"\r\n"), line_no))
-        except _Shutdown:
+            with signals.interruptible():
+                judge = load_judge(kwargs, min_ctx=BATCH_CTX)
+            with judge:
+                scorer = stream.Scorer(judge, options)
+                warn(f"edgejudge: serving {judge.resolved.id}:{judge.resolved.quant} on stdio")
+                lines = reader.read_lines(sys.stdin.buffer, scorer.max_line_bytes, signals.interruptible)
+                for line_no, raw in stream.numbered(lines):
+                    answer = _answer(scorer, raw, line_no)
+                    with signals.writing():
+                        out.record(answer)
+                    if signals():
+                        break
+        except StopNow:
             pass
 
 
-class _Shutdown(Exception):
-    pass
-
-
-def _answer(scorer, raw: bytes, line_no: int) -> dict:
+def _answer(scorer, raw, line_no: int) -> dict:
     from edgejudge.streams import stream
+    from edgejudge.streams.reader import Oversized
 
+    if isinstance(raw, Oversized):
+        return scorer.record(raw, line_no)
     value, error = stream.parse_line(raw, line_no)
     if error is None and isinstance(value, dict) and "op" in value:
         op = value["op"]

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from edgejudge.errors import InputError
-from edgejudge.formats import gbnf, render, rubrics, spec
+from edgejudge.formats import gbnf, option_rules, render, rubrics, spec
 from edgejudge.items import Item
 from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels, fill
 from edgejudge.store.registry import Sampling
@@ -43,18 +43,8 @@ class JudgeOptions:
     rubric_variants: int | str | None = None
 
     def __post_init__(self):
-        if self.max_explain_tokens is not None and self.max_explain_tokens < 1:
-            raise InputError("max_explain_tokens must be at least 1", code="bad_value")
-        budget = self.think_budget
-        if budget is not None and budget != AUTHORS and (
-                isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
-            raise InputError(f"think_budget must be a number >= 0 or {AUTHORS!r}, got {budget!r}", code="bad_value")
-        variant = self.rubric_variant
-        if variant is not None and (isinstance(variant, bool) or not isinstance(variant, int) or variant < 0):
-            raise InputError(f"rubric_variant must be a whole number >= 0, got {variant!r}", code="bad_value")
-        many = self.rubric_variants
-        if many is not None and many != "all" and (isinstance(many, bool) or not isinstance(many, int) or many < 1):
-            raise InputError(f"rubric_variants must be 'all' or a number >= 1, got {many!r}", code="bad_value")
+        for name in self.__dataclass_fields__:  # the one validation path: flags, JSON lines and the API
+            option_rules.check_option(name, getattr(self, name))
 
 
 @dataclass(frozen=True)

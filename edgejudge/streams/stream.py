@@ -2,28 +2,52 @@
 
 Exactly one output record per input line, in input order, each written whole and flushed as soon
 as it is made. A bad line (not UTF-8, not JSON, not a valid item, too long for the context) becomes
-an ``error`` record with a code and a message, and the run goes on. Every record carries
-provenance. ``--resume`` reads what an earlier (possibly killed) run wrote, drops a torn last line,
-and skips the items it already holds.
+an ``error`` record with a code and a message, and the run goes on; so does a line longer than
+the model could ever read (:func:`line_limit`), which is skipped unread, and a line that meets a
+bug (code ``internal_error``). Every record carries provenance. ``--resume`` reads what an
+earlier (possibly killed) run wrote (:mod:`edgejudge.streams.resume`) and skips the items it
+already holds.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import orjson
 
 from edgejudge import items
-from edgejudge.errors import EdgejudgeError, InputError, UsageError
-from edgejudge.formats import JudgeOptions
+from edgejudge.errors import EdgejudgeError
+from edgejudge.formats import JudgeOptions, option_rules
+from edgejudge.streams import outfile
+from edgejudge.streams.reader import Oversized, bounded, read_lines
+from edgejudge.streams.resume import key as _key
+from edgejudge.streams.signals import StopNow, no_guard
 
 Record = dict
+# A token is a few bytes of text; JSON escapes (\uXXXX pairs) and long whitespace tokens make more.
+# 64 bytes per token of the model's training context is far above what any line that fits could
+# need, and far below what a runaway line costs.
+LINE_BYTES_PER_TOKEN = 64
+MIN_LINE_BYTES = 1 << 20
+DEFAULT_CONTEXT = 131072  # a remote judge with no registry entry: the largest context in use
+
+
+def line_limit(judge) -> tuple[int, str]:
+    """The most bytes one input line may have for ``judge``, and how that number was made."""
+    model = getattr(judge, "model", None)
+    spec = getattr(judge.resolved, "spec", None)
+    if model is not None and getattr(model, "n_ctx_train", 0) > 0:
+        tokens, source = model.n_ctx_train, "training context"
+    elif spec is not None:
+        tokens, source = spec.context_length, "context"
+    else:
+        tokens, source = DEFAULT_CONTEXT, "assumed context"
+    limit = max(tokens * LINE_BYTES_PER_TOKEN, MIN_LINE_BYTES)
+    return limit, f"the model's {tokens:,}-token {source} x {LINE_BYTES_PER_TOKEN} bytes per token"
 
 
 @dataclass
@@ -59,10 +83,13 @@ def record_id(value: object, line_no: int) -> str | int:
 class Scorer:
     """Turns input lines into output records with one loaded judge."""
 
-    def __init__(self, judge, options: JudgeOptions):
+    def __init__(self, judge, options: JudgeOptions, *, max_line_bytes: int | None = None):
         self.judge = judge
         self.options = options
         self._base: dict | None = None
+        self.max_line_bytes, self._limit_reason = line_limit(judge)
+        if max_line_bytes is not None:
+            self.max_line_bytes, self._limit_reason = max_line_bytes, "the limit given"
 
     def base(self) -> dict:
         """Model and provenance for records that have no verdict (errors)."""
@@ -72,8 +99,12 @@ class Scorer:
                           "provenance": {k: v for k, v in provenance.items() if k not in ("format", "template_sha256")}}
         return self._base
 
-    def record(self, raw: bytes, line_no: int) -> Record:
-        """The output record for one input line."""
+    def record(self, raw: bytes | Oversized, line_no: int) -> Record:
+        """The output record for one input line (bytes, or a line skipped for its size)."""
+        if not isinstance(raw, Oversized) and len(raw) > self.max_line_bytes:
+            raw = Oversized(len(raw))
+        if isinstance(raw, Oversized):
+            return self.error(line_no, line_no, self.too_long(raw, line_no))
         value, error = parse_line(raw, line_no)
         if error is not None:
             return self.error(record_id(value, line_no), line_no, error)
@@ -89,56 +120,33 @@ class Scorer:
             result = self.judge.judge(item, self._options_for(value)).to_dict()
         except EdgejudgeError as exc:
             return self.error(ident, line_no, exc.to_record())
+        except Exception as exc:  # noqa: BLE001 - a bug on one line must not end the run; the CLI exits 1
+            return self.error(ident, line_no, {
+                "code": "internal_error", "message": f"internal error: {type(exc).__name__}: {exc}",
+                "hint": "this is a bug; please report it with this line"})
         return {"id": result.pop("id"), "line": line_no, "status": "ok", **result}
 
     def _options_for(self, value: dict) -> JudgeOptions:
-        """Per-line options (``"options": {"swap": true}``) on top of the run's."""
+        """Per-line options (``"options": {"swap": true}``) on top of the run's, validated like flags."""
         overrides = value.get("options")
         if overrides is None:
             return self.options
-        allowed = {"explain", "max_explain_tokens", "think", "think_budget", "keep_reasoning", "swap",
-                   "tie_on_disagreement", "seed", "rubric_variant", "rubric_variants"}
-        if not isinstance(overrides, dict) or set(overrides) - allowed:
-            raise InputError(f"options must be an object with keys among {', '.join(sorted(allowed))}",
-                             code="bad_options")
-        try:
-            return JudgeOptions(**{**self.options.__dict__, **overrides})
-        except TypeError as exc:
-            raise InputError(f"bad options: {exc}", code="bad_options") from None
+        return replace(self.options, **option_rules.check_overrides(overrides))
+
+    def too_long(self, raw: Oversized, line_no: int) -> dict:
+        return {"code": "line_too_long",
+                "message": f"line {line_no} is {raw.size:,} bytes, over the limit of {self.max_line_bytes:,} bytes "
+                           f"({self._limit_reason}); it was skipped unread",
+                "hint": "no line this long fits in the model's context; shorten the texts"}
 
     def error(self, ident, line_no: int, error: dict) -> Record:
         return {"id": ident, "line": line_no, "status": "error", "error": error, **self.base()}
 
 
-def numbered(source: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+def numbered(source: Iterable[bytes | Oversized]) -> Iterator[tuple[int, bytes | Oversized]]:
     """Input lines with their 1-based numbers; a final line without a newline counts."""
     for n, raw in enumerate(source, 1):
-        yield n, raw.rstrip(b"\r\n") if raw.endswith(b"\n") else raw
-
-
-def completed_ids(path: Path) -> collections.Counter:
-    """Ids already written to ``path`` by an earlier run; a torn last line is cut off first."""
-    if not path.exists():
-        return collections.Counter()
-    data = path.read_bytes()
-    keep = data.rfind(b"\n") + 1
-    done: collections.Counter = collections.Counter()
-    lines = data[:keep].splitlines()
-    for n, line in enumerate(lines, 1):
-        try:
-            record = orjson.loads(line)
-            done[_key(record["id"])] += 1
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            raise UsageError(f"{path} line {n} is not a record edgejudge wrote; cannot resume from it",
-                             hint="resume only into an output file of an earlier edgejudge score run") from None
-    if keep < len(data):
-        with open(path, "r+b") as handle:  # the torn line of a killed run
-            handle.truncate(keep)
-    return done
-
-
-def _key(ident) -> str:
-    return orjson.dumps(ident).decode()
+        yield n, raw.rstrip(b"\r\n") if isinstance(raw, bytes) and raw.endswith(b"\n") else raw
 
 
 def ordered(tasks: Iterable[tuple[int, Callable[[], Record]]], concurrency: int) -> Iterator[Record]:
@@ -157,27 +165,37 @@ def ordered(tasks: Iterable[tuple[int, Callable[[], Record]]], concurrency: int)
             yield window.popleft().result()
 
 
-def run(scorer: Scorer, source: Iterable[bytes], emit: Callable[[Record], None], *, skip: collections.Counter | None = None,
+def run(scorer: Scorer, source, emit: Callable[[Record], None], *, skip: collections.Counter | None = None,
         fail_fast: bool = False, progress: Callable[[Summary], None] | None = None,
-        stop: Callable[[], bool] = lambda: False, concurrency: int = 1) -> Summary:
-    """Score every line of ``source``, passing each record to ``emit`` in input order."""
+        stop: Callable[[], bool] = lambda: False, concurrency: int = 1,
+        interruptible: Callable = no_guard) -> Summary:
+    """Score every line of ``source`` (a binary stream, or lines of bytes), passing each record to
+    ``emit`` in input order. A stream is read once, line by line, with bounded memory;
+    ``interruptible`` wraps each blocking read (a signal there ends the input: :class:`StopNow`)."""
     summary = Summary()
     skip = collections.Counter(skip or {})
     started = time.perf_counter()
     halted = {"now": False}
+    if hasattr(source, "readline"):
+        lines = read_lines(source, scorer.max_line_bytes, interruptible)
+    else:
+        lines = bounded(source, scorer.max_line_bytes)
 
     def tasks():
-        for line_no, raw in numbered(source):
-            if stop() or halted["now"]:
-                return
-            if skip:
-                value, _ = parse_line(raw, line_no)
-                key = _key(record_id(value, line_no))
-                if skip[key] > 0:
-                    skip[key] -= 1
-                    summary.skipped += 1
-                    continue
-            yield line_no, (lambda raw=raw, line_no=line_no: scorer.record(raw, line_no))
+        try:
+            for line_no, raw in numbered(lines):
+                if stop() or halted["now"]:
+                    return
+                if skip:
+                    value = None if isinstance(raw, Oversized) else parse_line(raw, line_no)[0]
+                    ident = _key(record_id(value, line_no))
+                    if skip[ident] > 0:
+                        skip[ident] -= 1
+                        summary.skipped += 1
+                        continue
+                yield line_no, (lambda raw=raw, line_no=line_no: scorer.record(raw, line_no))
+        except StopNow:
+            return  # a signal while waiting for input: what is in flight is finished and written
 
     for record in ordered(tasks(), concurrency):
         if halted["now"]:
@@ -198,14 +216,15 @@ def run(scorer: Scorer, source: Iterable[bytes], emit: Callable[[Record], None],
 
 
 class LineWriter:
-    """Appends records to a file descriptor, one whole line per write, flushed to the kernel."""
+    """Appends records to a file descriptor, each whole (short writes are continued) and flushed to
+    the kernel; ``guard`` (:meth:`StopSignals.writing`) keeps a signal from cutting one."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, name: str = "the output", guard: Callable = no_guard):
         self.fd = fd
+        self.name = name
+        self.guard = guard
 
     def __call__(self, record: Record) -> None:
         data = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
+        with self.guard():
+            outfile.write_all(self.fd, data, self.name)

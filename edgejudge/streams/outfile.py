@@ -1,0 +1,182 @@
+"""The output file of ``score -o``: checked, locked, and touched only once the run starts.
+
+Before anything is loaded, :class:`OutputFile` refuses an output that is the input (the same
+file, through a symlink or a hard link too) or that is not a regular file, and takes an exclusive
+lock that a second run on the same output meets (it is told the holder's pid and host). The file
+itself is opened, and truncated for a fresh run, only by :meth:`OutputFile.open`, which ``score``
+calls after the model is loaded: a typo in ``-m`` or an unreachable server leaves an earlier
+results file as it was.
+
+The lock is a file beside the output (``OUT.lock``) locked with the ``filelock`` package's
+native primitive (``flock`` on POSIX, ``LockFileEx`` on Windows); the kernel releases it when
+the process dies, even by ``kill -9``, so a stale lock file never blocks a later run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import stat
+from pathlib import Path
+from typing import Self
+
+from edgejudge.errors import OutputError, UsageError
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def output_error(exc: OSError, name: str) -> OutputError:
+    """An :class:`OutputError` that says what an ``OSError`` while writing ``name`` means."""
+    if exc.errno == errno.EPIPE or isinstance(exc, BrokenPipeError):
+        return OutputError(f"{name} was closed by its reader (broken pipe)", code="broken_pipe",
+                           hint="the records written before are whole; keep the reader open to the end, "
+                                "or write to a file with -o")
+    if exc.errno == errno.EBADF:
+        return OutputError(f"{name} is closed", code="output_closed",
+                           hint="run with stdout open, or write the records to a file with -o")
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return OutputError(f"no space left on the device while writing {name}", code="disk_full",
+                           hint="free some space; with -o, rerun with --resume to finish (a torn last "
+                                "record is dropped)")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return OutputError(f"cannot write {name}: {exc.strerror}", code="not_writable",
+                           hint="write somewhere you may write (check the directory's permissions)")
+    return OutputError(f"cannot write {name}: {exc.strerror or exc}", code="output")
+
+
+def write_all(fd: int, data: bytes, name: str) -> None:
+    """Write all of ``data`` to ``fd`` (a short write, as a pipe gives, is continued)."""
+    view = memoryview(data)
+    try:
+        while view:
+            written = os.write(fd, view)
+            if written <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = view[written:]
+    except OSError as exc:
+        raise output_error(exc, name) from None
+
+
+def _kind(mode: int) -> str | None:
+    return next((word for test, word in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "not a regular file")
+
+
+class OutputLock:
+    """An exclusive lock on ``OUT.lock`` beside the output, naming its holder."""
+
+    def __init__(self, target: Path):
+        self.target = target
+        self.path = target.with_name(target.name + ".lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        from filelock import lock_descriptor
+
+        for _ in range(10):  # the holder may remove the file between our open and our lock
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+            except OSError as exc:
+                raise output_error(exc, f"{self.path.parent} (for the lock file {self.path.name})") from None
+            try:
+                locked = lock_descriptor(fd, blocking=False)
+            except OSError as exc:
+                os.close(fd)
+                raise OutputError(f"cannot lock {self.path}: {exc.strerror or exc}",
+                                  hint="this file system may not support locks; write the output elsewhere") from None
+            if not locked:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise OutputError(f"{self.target} is being written by another edgejudge run ({holder})",
+                                  code="output_locked",
+                                  hint="wait for that run to end (or stop it), then rerun with --resume")
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)
+        else:
+            raise OutputError(f"cannot take the lock {self.path}: it keeps being replaced")
+        self.fd = fd
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        from filelock import unlock_descriptor
+
+        with contextlib.suppress(OSError):  # removed while still held, so that no one locks a ghost
+            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            unlock_descriptor(self.fd)
+        os.close(self.fd)
+        self.fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 200).decode("utf-8", "replace").strip()
+    except OSError:  # Windows locks are mandatory: the holder's bytes cannot be read
+        text = ""
+    return f"held by {text}" if text else "its pid is not known"
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        mine, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+
+
+class OutputFile:
+    """The ``-o`` file of one run: checked and locked on creation, opened by :meth:`open`."""
+
+    def __init__(self, given: str | os.PathLike, *, source_fd: int | None = None):
+        self.name = str(given)
+        self.path = Path(os.path.realpath(given))
+        self.fd: int | None = None
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            info = None
+        except OSError as exc:
+            raise UsageError(f"cannot use -o {self.name}: {exc.strerror}") from None
+        if info is not None:
+            kind = _kind(info.st_mode)
+            if kind is not None:
+                raise UsageError(f"-o {self.name} is {kind}, not a regular file",
+                                 hint="give -o a file path, or leave out -o and redirect stdout")
+            if source_fd is not None:
+                source = os.fstat(source_fd)
+                if (source.st_dev, source.st_ino) == (info.st_dev, info.st_ino):
+                    raise UsageError(f"-o {self.name} is the input file itself; writing it would destroy the input",
+                                     hint="write the records to another file")
+        if not self.path.parent.is_dir():
+            raise UsageError(f"-o {self.name}: the directory {self.path.parent} does not exist")
+        self.lock = OutputLock(self.path)
+        self.lock.acquire()
+
+    def open(self, *, append: bool) -> int:
+        """Open for writing (truncated unless ``append``): the moment the earlier output is replaced."""
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0) | (os.O_APPEND if append else os.O_TRUNC)
+        try:
+            self.fd = os.open(self.path, flags, 0o666)  # the umask decides, as for any file the user makes
+        except OSError as exc:
+            raise output_error(exc, self.name) from None
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self.lock.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
