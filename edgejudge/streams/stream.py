@@ -39,7 +39,7 @@ DEFAULT_CONTEXT = 131072  # a remote judge with no registry entry: the largest c
 def line_limit(judge) -> tuple[int, str]:
     """The most bytes one input line may have for ``judge``, and how that number was made."""
     model = getattr(judge, "model", None)
-    spec = getattr(judge.resolved, "spec", None)
+    spec = getattr(getattr(judge, "resolved", None), "spec", None)
     if model is not None and getattr(model, "n_ctx_train", 0) > 0:
         tokens, source = model.n_ctx_train, "training context"
     elif spec is not None:
