@@ -180,6 +180,11 @@ def _load_cached(path: str | None) -> Registry:
     return parse(text, "models.toml")
 
 
+def location() -> str:
+    """The file the registry is read from: ``$EDGEJUDGE_REGISTRY`` or the packaged ``models.toml``."""
+    return os.environ.get("EDGEJUDGE_REGISTRY") or str(resources.files("edgejudge.store").joinpath("models.toml"))
+
+
 def load() -> Registry:
     """The registry in use: ``$EDGEJUDGE_REGISTRY`` or the packaged ``models.toml``."""
     return _load_cached(os.environ.get("EDGEJUDGE_REGISTRY") or None)
