@@ -46,28 +46,43 @@ def pull(ref, offline, threads):
 
 @click.command("import")
 @click.argument("source", type=click.Path(dir_okay=False, exists=False))
-@click.option("--as", "ref", required=True, metavar="ID:QUANT", help="The id and quant to store it under.")
+@click.option("--as", "ref", default=None, metavar="ID:QUANT",
+              help="The id and quant to store it under (default: from the FILE.json manifest that "
+                   "edgejudge export writes beside the file).")
 def import_(source, ref):
-    """Copy a local GGUF into the model store (validated, checksummed, atomically)."""
+    """Copy a local GGUF into the model store (validated, checksummed, atomically).
+
+    A file made by `edgejudge export` needs no --as: its manifest (FILE.json) names it and pins
+    its sha256.
+    """
     from pathlib import Path
 
     from edgejudge.cli.output import data_writer
-    from edgejudge.errors import UsageError
-    from edgejudge.store import inventory, registry, resolve
+    from edgejudge.store import carry
 
-    model_id, quant = resolve.split_ref(ref)
-    if not quant:
-        raise UsageError("--as needs ID:QUANT, e.g. --as mr3-qwen3-4b:Q4_K_M")
-    inventory.check_name(model_id, quant)
-    spec = registry.load().models.get(model_id)
-    expected = None
-    filename = Path(source).name
-    if spec is not None:
-        file = spec.file(quant)
-        quant, expected, filename = spec.quant_name(quant), file.sha256, file.filename
-    path = inventory.install(Path(source), model_id, quant, source=f"imported from {Path(source).resolve()}",
-                             filename=filename, expected_sha256=expected)
-    data_writer().text(str(path))
+    data_writer().text(str(carry.import_file(Path(source), ref)))
+
+
+@click.command()
+@click.argument("ref", metavar="ID[:QUANT]")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
+              help="The .gguf file to write; its manifest is written beside it as OUT.json.")
+def export(ref, out):
+    """Copy an installed judge to a file, with a manifest, to carry to a machine without internet.
+
+    \b
+    On the connected machine:  edgejudge pull mr3-qwen3-4b && edgejudge export mr3-qwen3-4b -o mr3.gguf
+    Carry mr3.gguf and mr3.gguf.json; on the offline one: edgejudge import mr3.gguf
+    """
+    from pathlib import Path
+
+    from edgejudge.cli.output import data_writer, warn
+    from edgejudge.store import carry
+
+    done = carry.export_model(ref, Path(out))
+    warn(f"edgejudge: exported {done.manifest['id']}:{done.manifest['quant']} "
+         f"({done.manifest['size'] / 2**20:,.1f} MiB) with its manifest {done.manifest_path}")
+    data_writer().text(str(done.path))
 
 
 @click.command()
@@ -100,4 +115,4 @@ def rm(ref):
         data_writer().text(f"removed {removed}")
 
 
-COMMANDS = (models, path, pull, import_, verify, rm)
+COMMANDS = (models, path, pull, import_, export, verify, rm)
