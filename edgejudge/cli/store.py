@@ -6,17 +6,29 @@ import click
 
 
 @click.command()
+@click.argument("model_id", required=False, metavar="[ID]")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model instead of a table.")
-def models(as_json):
-    """List the registered judges (and imported models): family, tasks, size, quants, installed."""
+def models(model_id, as_json):
+    """List the judges: family, tasks, quants, installed, and whether this machine can run them.
+
+    For each judge: what `pull` downloads, each quant's file size and the memory a judgment needs
+    (weights + KV cache at a typical context), against this machine's memory. With ID: every quant.
+    """
     from edgejudge.cli.output import data_writer
+    from edgejudge.errors import ModelNotFound
     from edgejudge.store import catalogue
 
     rows = catalogue.rows()
+    if model_id is not None:
+        rows = [row for row in rows if row["id"] == model_id]
+        if not rows:
+            raise ModelNotFound(f"unknown model {model_id!r}", hint="edgejudge models lists them all")
     out = data_writer()
     if as_json:
         for row in rows:
             out.record(row)
+    elif model_id is not None:
+        out.text(catalogue.detail(rows[0]))
     else:
         out.text(catalogue.table(rows))
 

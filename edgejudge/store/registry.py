@@ -68,6 +68,23 @@ class ModelFile:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """The architecture figures that size a model (from its config.json): the parameter count, and
+    what its KV cache holds per token (layers, KV heads, head size); the checkpoint's download size
+    where known."""
+
+    parameters: int
+    layers: int
+    kv_heads: int
+    head_dim: int
+    checkpoint_bytes: int | None = None
+
+    def __post_init__(self):
+        if min(self.parameters, self.layers, self.kv_heads, self.head_dim) < 1:
+            raise ValueError("parameters, layers, kv_heads and head_dim must be positive")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A supported judge: where it comes from, how it judges, and its known files."""
 
@@ -88,6 +105,7 @@ class ModelSpec:
     think_budget: int = 0
     sampling: Sampling = field(default_factory=Sampling)
     companion: str | None = None
+    shape: Shape | None = None
 
     def __post_init__(self):
         if not ID_RE.match(self.id):
