@@ -26,7 +26,8 @@ class _Stop:
 
     def __init__(self):
         self.requested = False
-        signal.signal(signal.SIGTERM, self._handle)
+        if hasattr(signal, "SIGTERM"):  # every platform Python supports has it; guarded all the same
+            signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum, frame):
         self.requested = True
@@ -140,7 +141,8 @@ def serve(stdio, **kwargs):
         def stop(signum, frame):
             raise _Shutdown
 
-        signal.signal(signal.SIGTERM, stop)
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, stop)
         line_no = 0
         try:
             for raw in iter(sys.stdin.buffer.readline, b""):
