@@ -45,7 +45,7 @@ print(json.dumps(helps))
 
 def windowslike(*args, stdin: bytes | None = None):
     return subprocess.run([sys.executable, str(WINDOWSLIKE), *args], capture_output=True, input=stdin,
-                          timeout=300)
+                          timeout=300, check=False)
 
 
 def test_the_simulation_takes_posix_away():

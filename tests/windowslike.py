@@ -25,7 +25,7 @@ class _Blocker:
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in BLOCKED_MODULES:
             raise ModuleNotFoundError(f"No module named {name!r} (not on Windows)", name=name)
-        return None
+        # Falling through (None) lets the next finder look the module up as usual.
 
 
 def install() -> None:
@@ -49,6 +49,6 @@ if __name__ == "__main__":
     elif sys.argv[1] == "-c":
         code = sys.argv[2]
         sys.argv = ["-c", *sys.argv[3:]]
-        exec(compile(code, "<windowslike>", "exec"), {"__name__": "__main__"})
+        exec(compile(code, "<windowslike>", "exec"), {"__name__": "__main__"})  # noqa: S102 - python -c, as is
     else:
         raise SystemExit("usage: windowslike.py -m MODULE ARGS | -c CODE")
