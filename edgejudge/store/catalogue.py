@@ -35,7 +35,7 @@ def rows() -> list[dict]:
         out.append({"id": spec.id, "name": spec.name, "family": spec.family, "tasks": list(spec.tasks),
                     "params": spec.params, "quants": list(spec.files), "default_quant": spec.default_quant,
                     "installed": installed, "default": spec.id == reg.default_model,
-                    "parameters": spec.shape.parameters if spec.shape else None,
+                    "parameters": spec.shape.parameters if spec.shape else None, "license": spec.license,
                     "download": {"bytes": download, "what": what, "estimate": "BF16" in what},
                     "context": n_ctx, "think_budget": spec.think_budget, "kv_cache_bytes": kv,
                     "sizes": quants, "machine_memory": memory})
