@@ -12,7 +12,7 @@ def rows() -> list[dict]:
     memory = sizing.machine_memory()
     out = []
     for spec in reg.models.values():
-        installed = []
+        installed: list[dict] = []
         for quant, file in spec.files.items():
             try:
                 path = resolve.locate(spec, quant, file)
