@@ -62,7 +62,7 @@ def format_text(report: dict) -> str:
         ("threads", f"{report['threads']} ({report['threads_reason']})"),
         ("gpu offload", ("supported" if report["gpu_offload_supported"] else "none")
          + f", gpu layers {report['gpu_layers']}"),
-        *([("gpu advice", report["gpu_advice"] + " (README: GPU builds)")] if report["gpu_advice"] else []),
+        *([("gpu advice", report["gpu_advice"] + " (docs/runtime.md: GPU builds)")] if report["gpu_advice"] else []),
         ("flash attention", report["flash_attn"]),
         ("weight repacking", ("on" if report["extra_bufts"] else "off") + f" ({report['extra_bufts_reason']})"),
         ("model store", report["store"]),
