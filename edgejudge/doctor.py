@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from edgejudge.backends.llama import hardware, runtime
+from edgejudge.backends.llama import gpu, hardware, runtime
 from edgejudge.errors import EdgejudgeError
 from edgejudge.store import disk, registry, resolve
 from edgejudge.version import __version__
@@ -27,12 +27,14 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
         "threads": info.threads,
         "threads_reason": info.threads_reason,
         "gpu_offload_supported": info.gpu_offload,
+        "gpu_backends": gpu.build_backends(info.system_info),
+        "gpu_advice": gpu.offload_advice(info.gpu_offload, info.system_info),
         "gpu_layers": info.gpu_layers,
         "flash_attn": info.flash_attn,
         "extra_bufts": info.extra_bufts,
         "extra_bufts_reason": info.extra_bufts_reason,
         "store": str(disk.home()),
-        "registry": reg.path,
+        "registry": registry.location(),
         "default_model": reg.default_model,
     }
     ref = model_ref or reg.default_model
@@ -58,8 +60,9 @@ def format_text(report: dict) -> str:
         ("llama-cpp-python", f"{report['llama_cpp_python']} (llama.cpp {report['llama_cpp']})"),
         ("llama.cpp build", report["llama_cpp_build"]),
         ("threads", f"{report['threads']} ({report['threads_reason']})"),
-        ("gpu offload", ("supported" if report["gpu_offload_supported"] else "not in this build")
+        ("gpu offload", ("supported" if report["gpu_offload_supported"] else "none")
          + f", gpu layers {report['gpu_layers']}"),
+        *([("gpu advice", report["gpu_advice"] + " (docs/runtime.md: GPU builds)")] if report["gpu_advice"] else []),
         ("flash attention", report["flash_attn"]),
         ("weight repacking", ("on" if report["extra_bufts"] else "off") + f" ({report['extra_bufts_reason']})"),
         ("model store", report["store"]),

@@ -5,7 +5,7 @@ code the CLI uses for it and a short machine-readable ``code`` that JSONL error 
 Messages say what is wrong and how to fix it; the CLI prints them on stderr in one place
 (``cli.main``), the API raises them as they are.
 
-Exit codes (also in the README):
+Exit codes (also in docs/exit-codes.md):
 
 ====  =======================  ==============================================================
 code  class                    meaning

@@ -47,8 +47,8 @@ def start_llama_cpp_python(model: Path, log: Path, *, threads: int = 1, n_ctx: i
 
 
 def llama_server_binary() -> str | None:
-    """llama.cpp's own server, where one is at hand: $EDGEJUDGE_LLAMA_SERVER or on PATH (the
-    README says how to build it from the llama.cpp that llama-cpp-python vendors)."""
+    """llama.cpp's own server, where one is at hand: $EDGEJUDGE_LLAMA_SERVER or on PATH (docs/servers.md
+    says how to build it from the llama.cpp that llama-cpp-python vendors)."""
     return os.environ.get("EDGEJUDGE_LLAMA_SERVER") or shutil.which("llama-server")
 
 

@@ -108,13 +108,32 @@ def test_pointwise_judge_with_explanation(run_cli):
 
 
 @pytest.mark.model
-def test_demo_judges_the_bundled_samples(run_cli):
-    proc = run_cli("demo", "--no-explain")
+def test_demo_prints_json_lines_when_piped(run_cli):
+    proc = run_cli("demo")
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     lines = proc.stdout.decode().splitlines()
     records = [orjson.loads(line) for line in lines]
     assert len(records) == 4 and all(r["verdict"] in ("A", "B") for r in records)
-    assert b"sample pairs judged" in proc.stderr
+    assert all(r["expected"] in ("A", "B") and r["explanation"] == "" for r in records)
+    assert b"judged 4 sample pairs" in proc.stderr and b"tiny demo model" in proc.stderr
+
+
+@pytest.mark.model
+def test_demo_table_says_what_it_shows(smollm2_judge):
+    from edgejudge.judging import samples
+
+    report = samples.run_demo(smollm2_judge)
+    lines = samples.table(report).splitlines()
+    assert lines[0].split() == ["pair", "verdict", "probability", "expected"]
+    for line, record in zip(lines[1:], report.records, strict=True):
+        pair, verdict, probability, expected, mark = line.split()
+        assert (pair, verdict, expected) == (record["id"], record["verdict"], record["expected"])
+        assert float(probability) == pytest.approx(record["probabilities"][verdict], abs=0.005)
+        assert mark == ("✓" if verdict == expected else "✗")
+    first, second = samples.notes(report)
+    assert f"{report.matches} of 4 verdicts match the expected answer" in first and "tiny demo model" in first
+    assert "probability" in second and "expected" in second
+    assert "the model wrote" not in "\n".join(lines)  # no explanations unless asked
 
 
 @pytest.mark.model

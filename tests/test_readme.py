@@ -22,3 +22,33 @@ def test_quick_start_has_exactly_two_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert quick_start_commands()[1] in ci
+
+
+# Documents written on other branches at the same time as the README links to them; once merged
+# they exist and are checked like every other link.
+LINKED_FROM_OTHER_BRANCHES = {"docs/formats.md", "docs/speed.md", "docs/trust.md", "docs/hardening.md"}
+
+
+def test_links_in_the_readme_and_docs_lead_somewhere():
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" in target:
+                continue
+            path = (page.parent / target).resolve()
+            relative = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+            if not path.exists() and relative not in LINKED_FROM_OTHER_BRANCHES:
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert broken == []
+
+
+def test_readme_stays_short_and_points_to_the_reference():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.split()) < 1500
+    for section in ("## Quick start", "## Platforms", "## GPU builds", "## Getting a judge", "## Using it",
+                    "## Read more"):
+        assert section in readme
+    for doc in ("verdicts", "tasks", "store", "offline", "conversion", "servers", "runtime", "exit-codes",
+                "benchmarks", "architecture", "streams"):
+        assert f"(docs/{doc}.md)" in readme
+        assert (ROOT / "docs" / f"{doc}.md").is_file()

@@ -32,8 +32,8 @@ def server(request, smollm2_path, tmp_path_factory):
     if request.param == "llama-server":
         binary = servers.llama_server_binary()
         if not binary:
-            pytest.skip("no llama-server: set EDGEJUDGE_LLAMA_SERVER to one built from llama.cpp (README: "
-                        "On a server)")
+            pytest.skip("no llama-server: set EDGEJUDGE_LLAMA_SERVER to one built from llama.cpp (docs/servers.md: "
+                        "Serving a judge with llama-server)")
         proc, url = servers.start_llama_server(binary, smollm2_path, log)
     else:
         proc, url = servers.start_llama_cpp_python(smollm2_path, log)

@@ -9,7 +9,9 @@ import click
 @click.argument("src_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="The GGUF file to write (written under a temporary name, renamed when complete).")
-@click.option("--outtype", type=click.Choice(["bf16", "f16", "q8_0"]), default="bf16", show_default=True)
+@click.option("--outtype", type=click.Choice(["bf16", "f16", "q8_0"]), default="bf16", show_default=True,
+              help="Tensor type of the output (bf16 keeps the checkpoint's precision; quantize it further "
+                   "with edgejudge quantize).")
 @click.option("--model", "model_id", default=None, metavar="ID",
               help="The registered model this checkpoint is (sets the pre-tokenizer, family, source and licence).")
 @click.option("--pre-tokenizer", default=None, help="llama.cpp pre-tokenizer name (default: from --model, else qwen2).")
@@ -33,7 +35,8 @@ def convert(src_dir, out, outtype, model_id, pre_tokenizer):
 
 @click.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=str))
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="The quantized GGUF to write (written under a temporary name, renamed when complete).")
 @click.option("--type", "qtype", required=True, metavar="TYPE",
               help="Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_M, Q2_K (the ladder) or another llama.cpp type.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Threads (default: all usable CPUs).")

@@ -43,8 +43,11 @@ def judge(**kwargs):
 @click.command()
 @click.option("-m", "--model", "model", metavar="MODEL", default=None, help="Registered id, ID:QUANT, or a .gguf path.")
 @item_options
-@click.option("--think/--no-think", default=None, help="Show the prompt of the mode without reasoning.")
-@click.option("--explain/--no-explain", default=True)
+@click.option("--think/--no-think", default=None,
+              help="Show the prompt of the mode with reasoning (--think) or without it (--no-think); "
+                   "default: as the family does.")
+@click.option("--explain/--no-explain", default=True, show_default=True,
+              help="Show the prompt of the mode with a written explanation, or without one.")
 @click.option("--rubric-variant", type=click.IntRange(0), default=None, help=RUBRIC_VARIANT_HELP)
 @click.option("--steps", is_flag=True, help="Also print what is fed and read after the prompt (JSON, on stderr).")
 def prompt(model, think, explain, rubric_variant, steps, **kwargs):
@@ -84,8 +87,10 @@ def rubric(prompt, **kwargs):
 
 @click.command()
 @click.argument("source", type=click.File("rb"), default="-")
-@click.option("--family", type=click.Choice(["mr3", "rmr1", "rubricrm", "generic"]), required=True)
-@click.option("--task", type=click.Choice(TASK_NAMES), default="pairwise", show_default=True)
+@click.option("--family", type=click.Choice(["mr3", "rmr1", "rubricrm", "generic"]), required=True,
+              help="The judge family whose output format this is (edgejudge models shows each judge's).")
+@click.option("--task", type=click.Choice(TASK_NAMES), default="pairwise", show_default=True,
+              help="The task the output answers (it decides which labels are valid).")
 def parse(source, family, task):
     """Read the verdict in a judge's free-running output (a file, or - for stdin)."""
     from edgejudge import files
@@ -99,16 +104,34 @@ def parse(source, family, task):
 
 @click.command()
 @runtime_options
-@click.option("--explain/--no-explain", default=True, show_default=True)
-def demo(explain, **kwargs):
-    """Judge the bundled sample pairs with the default model and print the verdicts (JSONL)."""
+@click.option("--explain/--no-explain", default=False, show_default=True,
+              help="Also have the model write an explanation for each verdict (off by default: the "
+                   "default demo model is too small to explain anything).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON verdict record per pair (the default when stdout is not a terminal).")
+def demo(explain, as_json, **kwargs):
+    """Judge the bundled sample pairs and show the verdicts next to the expected answers.
+
+    On a terminal: a table (pair, verdict, its probability, the expected answer, a mark) and two
+    lines saying what it shows. Piped, or with --json: JSON Lines, one verdict record per pair,
+    with an extra "expected" field.
+    """
+    import sys
+
     from edgejudge.cli.output import data_writer, warn
     from edgejudge.judging import samples
 
     out = data_writer()
+    as_json = as_json or not out.isatty()
     with load_judge(kwargs) as j:
-        report = samples.run_demo(j, out.record, explain=explain)
-    warn(report)
+        report = samples.run_demo(j, out.record if as_json else None, explain=explain)
+    if as_json:
+        warn(f"edgejudge: {samples.notes(report)[0]}")
+        return
+    unicode = "utf" in (getattr(sys.stdout, "encoding", None) or "").lower()
+    out.text(samples.table(report, unicode=unicode))
+    for line in samples.notes(report):
+        warn(line)
 
 
 COMMANDS = (judge, prompt, rubric, parse, demo)

@@ -134,7 +134,9 @@ def item_from(kwargs: dict):
         try:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise InputError(f"--json is not valid JSON: {exc}", code="bad_json") from None
+            from edgejudge.json_errors import describe
+
+            raise InputError(f"--json is not valid JSON, {describe(exc, raw)}", code="bad_json") from None
         return make_item(record)
     if fields["prompt"] is None:
         raise UsageError("nothing to judge: --prompt is required", hint="give --prompt and the response flags, or --json")

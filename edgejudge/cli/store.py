@@ -6,17 +6,29 @@ import click
 
 
 @click.command()
+@click.argument("model_id", required=False, metavar="[ID]")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model instead of a table.")
-def models(as_json):
-    """List the registered judges (and imported models): family, tasks, size, quants, installed."""
+def models(model_id, as_json):
+    """List the judges: family, tasks, quants, installed, and whether this machine can run them.
+
+    For each judge: what `pull` downloads, each quant's file size and the memory a judgment needs
+    (weights + KV cache at a typical context), against this machine's memory. With ID: every quant.
+    """
     from edgejudge.cli.output import data_writer
+    from edgejudge.errors import ModelNotFound
     from edgejudge.store import catalogue
 
     rows = catalogue.rows()
+    if model_id is not None:
+        rows = [row for row in rows if row["id"] == model_id]
+        if not rows:
+            raise ModelNotFound(f"unknown model {model_id!r}", hint="edgejudge models lists them all")
     out = data_writer()
     if as_json:
         for row in rows:
             out.record(row)
+    elif model_id is not None:
+        out.text(catalogue.detail(rows[0]))
     else:
         out.text(catalogue.table(rows))
 
@@ -46,28 +58,43 @@ def pull(ref, offline, threads):
 
 @click.command("import")
 @click.argument("source", type=click.Path(dir_okay=False, exists=False))
-@click.option("--as", "ref", required=True, metavar="ID:QUANT", help="The id and quant to store it under.")
+@click.option("--as", "ref", default=None, metavar="ID:QUANT",
+              help="The id and quant to store it under (default: from the FILE.json manifest that "
+                   "edgejudge export writes beside the file).")
 def import_(source, ref):
-    """Copy a local GGUF into the model store (validated, checksummed, atomically)."""
+    """Copy a local GGUF into the model store (validated, checksummed, atomically).
+
+    A file made by `edgejudge export` needs no --as: its manifest (FILE.json) names it and pins
+    its sha256.
+    """
     from pathlib import Path
 
     from edgejudge.cli.output import data_writer
-    from edgejudge.errors import UsageError
-    from edgejudge.store import inventory, registry, resolve
+    from edgejudge.store import carry
 
-    model_id, quant = resolve.split_ref(ref)
-    if not quant:
-        raise UsageError("--as needs ID:QUANT, e.g. --as mr3-qwen3-4b:Q4_K_M")
-    inventory.check_name(model_id, quant)
-    spec = registry.load().models.get(model_id)
-    expected = None
-    filename = Path(source).name
-    if spec is not None:
-        file = spec.file(quant)
-        quant, expected, filename = spec.quant_name(quant), file.sha256, file.filename
-    path = inventory.install(Path(source), model_id, quant, source=f"imported from {Path(source).resolve()}",
-                             filename=filename, expected_sha256=expected)
-    data_writer().text(str(path))
+    data_writer().text(str(carry.import_file(Path(source), ref)))
+
+
+@click.command()
+@click.argument("ref", metavar="ID[:QUANT]")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
+              help="The .gguf file to write; its manifest is written beside it as OUT.json.")
+def export(ref, out):
+    """Copy an installed judge to a file, with a manifest, to carry to a machine without internet.
+
+    \b
+    On the connected machine:  edgejudge pull mr3-qwen3-4b && edgejudge export mr3-qwen3-4b -o mr3.gguf
+    Carry mr3.gguf and mr3.gguf.json; on the offline one: edgejudge import mr3.gguf
+    """
+    from pathlib import Path
+
+    from edgejudge.cli.output import data_writer, warn
+    from edgejudge.store import carry
+
+    done = carry.export_model(ref, Path(out))
+    warn(f"edgejudge: exported {done.manifest['id']}:{done.manifest['quant']} "
+         f"({done.manifest['size'] / 2**20:,.1f} MiB) with its manifest {done.manifest_path}")
+    data_writer().text(str(done.path))
 
 
 @click.command()
@@ -100,4 +127,4 @@ def rm(ref):
         data_writer().text(f"removed {removed}")
 
 
-COMMANDS = (models, path, pull, import_, verify, rm)
+COMMANDS = (models, path, pull, import_, export, verify, rm)

@@ -149,9 +149,11 @@ def _report(summary, earlier, output, quiet, signals, warn) -> None:
 @runtime_options
 @backend_options
 @judge_options
-@click.option("--stdio", is_flag=True, required=True, help="Serve requests on stdin/stdout (one JSON per line).")
+@click.option("--stdio", is_flag=True,
+              help="Serve requests on stdin/stdout, one JSON per line (the only transport; required).")
 def serve(stdio, **kwargs):
-    """Run as a co-process: one JSON request per line on stdin, one response per line on stdout.
+    """Run as a co-process of another program: one JSON request per line on stdin, one response per
+    line on stdout. It opens no network port.
 
     A request is a record as `score` reads it (it may carry "options"); {"op": "ping"} answers
     {"op": "pong"}, {"op": "info"} describes the loaded model. The model is loaded once; a bad
@@ -160,6 +162,14 @@ def serve(stdio, **kwargs):
     from edgejudge.cli.output import data_writer, warn
     from edgejudge.streams import reader, stream
     from edgejudge.streams.signals import StopNow, StopSignals
+
+    if not stdio:
+        raise UsageError(
+            "edgejudge serve answers on stdin/stdout only, so it must be started with --stdio "
+            "(by the program that writes its requests); it opens no network port",
+            hint="edgejudge serve --stdio -m MODEL; for an HTTP server, serve the GGUF with llama-server "
+                 "(-m \"$(edgejudge path MODEL)\") and judge with --backend openai --base-url URL",
+        )
 
     options = options_from(kwargs)
     out = data_writer()

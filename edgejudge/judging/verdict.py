@@ -17,6 +17,8 @@ from edgejudge.formats import Decision
 from edgejudge.items import Item
 from edgejudge.plan import Outcome
 
+DIGITS = 6  # probabilities are rounded once, here, so the API and the CLI show the same numbers
+
 
 @dataclass
 class Verdict:
@@ -41,8 +43,8 @@ class Verdict:
             "task": self.task,
             "verdict": self.verdict,
             "score": self.score,
-            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
-            "label_mass": None if self.label_mass is None else round(self.label_mass, 6),
+            "probabilities": _rounded(self.probabilities),
+            "label_mass": None if self.label_mass is None else round(self.label_mass, DIGITS),
             "explanation": self.explanation,
             "reasoning": self.reasoning,
             "think_tokens": self.think_tokens,
@@ -75,8 +77,8 @@ def make(item: Item, decision: Decision, outcomes: list[Outcome], model: dict, p
         task=item.task,
         verdict=decision.verdict,
         score=decision.score,
-        probabilities=decision.probabilities,
-        label_mass=decision.label_mass,
+        probabilities=_rounded(decision.probabilities),
+        label_mass=None if decision.label_mass is None else round(decision.label_mass, DIGITS),
         explanation=decision.explanation,
         reasoning=decision.reasoning,
         think_tokens=sum(o.think_tokens for o in outcomes),
@@ -120,7 +122,8 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
     swap = {
         "agree": agree,
         "orders": [
-            {"order": "as given", "verdict": first.verdict, "probabilities": _rounded(first.probabilities)},
+            {"order": "as given", "verdict": first.verdict, "probabilities": _rounded(first.probabilities),
+             "explanation": first.explanation},
             {"order": "swapped", "verdict": second_verdict, "probabilities": _rounded(back),
              "explanation": second.explanation},
         ],
@@ -129,4 +132,4 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
 
 
 def _rounded(probabilities: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, 6) for k, v in probabilities.items()}
+    return {k: round(v, DIGITS) for k, v in probabilities.items()}

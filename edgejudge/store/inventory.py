@@ -15,7 +15,6 @@ concurrent pulls or imports of one model from interleaving.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -51,6 +50,8 @@ def locked(model_id: str):
     check_name(model_id)
     path = disk.home() / "locks" / f"{model_id}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
+    import fcntl  # POSIX only: imported here so that `import edgejudge` works on Windows
+
     with open(path, "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:

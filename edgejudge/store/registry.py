@@ -68,6 +68,23 @@ class ModelFile:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """The architecture figures that size a model (from its config.json): the parameter count, and
+    what its KV cache holds per token (layers, KV heads, head size); the checkpoint's download size
+    where known."""
+
+    parameters: int
+    layers: int
+    kv_heads: int
+    head_dim: int
+    checkpoint_bytes: int | None = None
+
+    def __post_init__(self):
+        if min(self.parameters, self.layers, self.kv_heads, self.head_dim) < 1:
+            raise ValueError("parameters, layers, kv_heads and head_dim must be positive")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A supported judge: where it comes from, how it judges, and its known files."""
 
@@ -92,6 +109,7 @@ class ModelSpec:
     authors_think_budget_source: str = ""
     sampling: Sampling = field(default_factory=Sampling)
     companion: str | None = None
+    shape: Shape | None = None
 
     def __post_init__(self):
         if not ID_RE.match(self.id):
@@ -184,6 +202,11 @@ def _load_cached(path: str | None) -> Registry:
         return parse(text, path)
     text = resources.files("edgejudge.store").joinpath("models.toml").read_text(encoding="utf-8")
     return parse(text, "models.toml")
+
+
+def location() -> str:
+    """The file the registry is read from: ``$EDGEJUDGE_REGISTRY`` or the packaged ``models.toml``."""
+    return os.environ.get("EDGEJUDGE_REGISTRY") or str(resources.files("edgejudge.store").joinpath("models.toml"))
 
 
 def load() -> Registry:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import orjson
 
-from edgejudge import items
+from edgejudge import items, json_errors
 from edgejudge.errors import EdgejudgeError
 from edgejudge.formats import JudgeOptions, option_rules
 from edgejudge.streams import outfile
@@ -70,7 +70,7 @@ def parse_line(raw: bytes, line_no: int) -> tuple[object, dict | None]:
     try:
         return orjson.loads(text), None
     except orjson.JSONDecodeError as exc:
-        return None, {"code": "bad_json", "message": f"line {line_no} is not valid JSON: {exc}"}
+        return None, {"code": "bad_json", "message": f"line {line_no} is not valid JSON, {json_errors.describe(exc, text)}"}
 
 
 def record_id(value: object, line_no: int) -> str | int:

@@ -77,6 +77,11 @@ def affinity_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def affinity_words() -> str:
+    """How ``affinity_cpus`` counted, for ``doctor``."""
+    return "CPUs in the affinity mask" if hasattr(os, "sched_getaffinity") else "CPUs (no affinity call on this platform)"
+
+
 def usable_threads(affinity: int | None = None, quota: float | None = -1.0) -> int:
     """Threads for llama.cpp: the CPUs this process may run on, capped by the cgroup quota.
 

@@ -144,7 +144,7 @@ def resolve(settings: RuntimeSettings) -> RuntimeInfo:
     else:
         threads = hardware.usable_threads()
         quota = hardware.cgroup_cpu_limit()
-        threads_reason = f"{hardware.affinity_cpus()} CPUs in the affinity mask" + (
+        threads_reason = f"{hardware.affinity_cpus()} {hardware.affinity_words()}" + (
             f", cgroup quota {quota:g} CPUs" if quota is not None else ", no cgroup quota"
         )
     offload = bool(lib.llama_supports_gpu_offload())
