@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from edgejudge.errors import InputError
 
@@ -127,7 +128,8 @@ def make_item(record: Mapping[str, object], *, default_task: str | None = None) 
         missing = sorted(set(alternatives[0]) - present)
         raise InputError(f"task {task!r} needs the field {missing[0]!r}" if missing else f"task {task!r} needs {wanted}",
                          code="missing_field", hint=f"a {task} item needs {wanted}")
-    values: dict[str, object] = {"task": task}
+    # Heterogeneous field values, each checked by its branch below before it reaches Item.
+    values: dict[str, Any] = {"task": task}
     for name in set(required) | set(optional) | ({"prompt"} & present):
         value = record.get(name)
         if name == "variant":

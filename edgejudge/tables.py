@@ -61,7 +61,7 @@ def _convert(tp, value, path: str, source: str):
         if value is None and len(options) < len(args):
             return None
         return _convert(options[0], value, path, source)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return load(tp, value, path, source)
     if origin is tuple:
         if not isinstance(value, list):

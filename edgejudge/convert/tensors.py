@@ -146,7 +146,7 @@ def converted_chunks(source: TensorSource, qtype) -> Iterator[np.ndarray]:
         for start in range(0, n_rows, rows_per_chunk):
             stop = min(n_rows, start + rows_per_chunk)
             chunk = buffer[: (stop - start) * row * itemsize]
-            if handle.readinto(memoryview(chunk)) != chunk.nbytes:
+            if handle.readinto(memoryview(chunk)) != chunk.nbytes:  # type: ignore[arg-type]  # numpy arrays are buffers
                 raise ConversionError(f"{source.file}: tensor {source.name} ends early (the shard is truncated)",
                                       hint="download the shard again")
             if source.dtype == "BF16" and qtype == T.BF16:

@@ -150,6 +150,7 @@ def convert(src: str | Path, out: str | Path, *, outtype: str = "bf16", provenan
         writer.write_header_to_file(path=tmp)
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
+        assert writer.fout is not None  # write_header_to_file opened it
         handle = writer.fout[0]
         for source, qtype, size in plan:
             writer.write_padding(handle, handle.tell())

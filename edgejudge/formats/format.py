@@ -130,6 +130,7 @@ class Format:
     def labels(self, item: Item, task: spec.TaskFormat) -> tuple[tuple[str, str], ...]:
         """(native text, verdict label) pairs for this item."""
         if task.scale:
+            assert item.scale is not None  # make_item gives every scored item a scale
             lo, hi = item.scale
             return tuple((str(n), str(n)) for n in range(lo, hi + 1))
         if item.task == "mcq":
@@ -236,6 +237,7 @@ class Format:
         elif fam.chat == "deepseek":
             text = render.deepseek(system, user, fam.assistant_prefix)
         else:
+            assert self.chat_template is not None  # checked in __init__ for gguf-chat families
             text = render.gguf_chat(self.chat_template, system, user, fam.assistant_prefix, bos=self.bos, eos=self.eos)
         return text, data
 

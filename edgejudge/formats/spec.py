@@ -72,7 +72,7 @@ class TaskFormat:
     rubric_block: str = ""
     default_variant: str = ""
     variants: Mapping[str, Variant] = field(default_factory=dict)
-    labels: tuple[tuple[str, ...], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
     scale: bool = False
     score: bool = False
     think: bool | None = None

@@ -44,7 +44,7 @@ def render(model_ref: str | None, item: Item, options: JudgeOptions) -> tuple[st
     """The prompt text, and the steps after it as JSON (what is appended, generated and read)."""
     fmt = format_for(model_ref)
     plan = fmt.plan(item, options)
-    steps = []
+    steps: list[dict[str, object]] = []
     for step in plan.steps:
         if isinstance(step, Append):
             steps.append({"append": step.text})

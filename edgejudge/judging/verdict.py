@@ -104,7 +104,7 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
     labels = list(first.probabilities)
     back = {label: mapped.get(label, 0.0) for label in labels}
     probabilities = {label: (first.probabilities[label] + back[label]) / 2 for label in labels}
-    second_verdict = unswap_label(task, second.verdict)
+    second_verdict = unswap_label(task, second.verdict) if second.verdict is not None else None
     agree = first.verdict == second_verdict
     verdict = max(probabilities, key=probabilities.__getitem__)
     if not agree and tie_on_disagreement:

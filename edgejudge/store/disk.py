@@ -32,7 +32,7 @@ def pypi_file(distribution: str, filename: str) -> Path | None:
         return None
     for entry in dist.files or ():
         if entry.name == filename:
-            path = Path(dist.locate_file(entry))
+            path = Path(str(dist.locate_file(entry)))
             if path.is_file():
                 return path
     return None
