@@ -14,7 +14,7 @@ import sys
 import click
 
 from edgejudge import __version__
-from edgejudge.cli import convert, judge, store, stream
+from edgejudge.cli import convert, judge, speed, store, stream
 from edgejudge.cli.options import runtime_options, settings_from
 from edgejudge.errors import EdgejudgeError, Interrupted
 
@@ -79,7 +79,8 @@ def doctor(as_json, **kwargs):
         out.text(doctor_mod.format_text(report))
 
 
-for _command in (doctor, *judge.COMMANDS, *stream.COMMANDS, *store.COMMANDS, *convert.COMMANDS):
+for _command in (doctor, *judge.COMMANDS, *stream.COMMANDS, *store.COMMANDS, *convert.COMMANDS,
+                 *speed.COMMANDS):
     cli.add_command(_command)
 
 
@@ -92,6 +93,7 @@ def main() -> None:
 from edgejudge.cli import (
     convert,
     judge,
+    speed,
     store,
     stream,  # noqa: E402,F401
 )

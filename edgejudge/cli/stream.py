@@ -15,6 +15,7 @@ from edgejudge.cli.options import (
     load_judge,
     options_from,
     runtime_options,
+    workload_of,
 )
 from edgejudge.errors import Interrupted, PartialFailure, UsageError
 
@@ -43,6 +44,19 @@ def _count_lines(path: str) -> int | None:
         return None
 
 
+def _default_window(handle) -> int:
+    """Group within a window when reading a file; a pipe's writer may wait for each record."""
+    import stat
+
+    from edgejudge.streams import grouping
+
+    try:
+        regular = stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
+    except (OSError, AttributeError, ValueError):
+        regular = False
+    return grouping.DEFAULT_WINDOW if regular else 1
+
+
 @click.command()
 @runtime_options
 @backend_options
@@ -55,7 +69,10 @@ def _count_lines(path: str) -> int | None:
 @click.option("--resume", is_flag=True, help="With -o: skip the items the output already holds.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first line that fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr.")
-def score(source, output, resume, fail_fast, quiet, concurrency, **kwargs):
+@click.option("--group-window", type=click.IntRange(1), default=None, metavar="N",
+              help="Evaluate items that share a prompt together within N lines; records stay in input "
+                   "order (default: 1024 for a file, 1 for a pipe).")
+def score(source, output, resume, fail_fast, quiet, concurrency, group_window, **kwargs):
     """Judge a JSON Lines file (or stdin): one output record per input line, in order.
 
     \b
@@ -87,10 +104,11 @@ def score(source, output, resume, fail_fast, quiet, concurrency, **kwargs):
         writer = data_writer()
         emit = writer.record
     stop = _Stop()
-    with load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
+    with load_judge(kwargs, min_ctx=BATCH_CTX, workload=workload_of(options)) as judge:
         progress = ItemProgress(total, enabled=None if not quiet else False)
         summary = stream.run(stream.Scorer(judge, options), handle, emit, skip=done, fail_fast=fail_fast,
-                             progress=progress, stop=stop, concurrency=concurrency if judge.model is None else 1)
+                             progress=progress, stop=stop, concurrency=concurrency if judge.model is None else 1,
+                             window=group_window or _default_window(handle))
         progress.done()
     if source != "-":
         handle.close()
@@ -123,7 +141,7 @@ def serve(stdio, **kwargs):
 
     options = options_from(kwargs)
     out = data_writer()
-    with load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
+    with load_judge(kwargs, min_ctx=BATCH_CTX, workload=workload_of(options)) as judge:
         scorer = stream.Scorer(judge, options)
         warn(f"edgejudge: serving {judge.resolved.id}:{judge.resolved.quant} on stdio")
 

@@ -22,6 +22,7 @@ import orjson
 from edgejudge import items
 from edgejudge.errors import EdgejudgeError, InputError, UsageError
 from edgejudge.formats import JudgeOptions
+from edgejudge.streams import grouping
 
 Record = dict
 
@@ -144,12 +145,12 @@ def _key(ident) -> str:
 def ordered(tasks: Iterable[tuple[int, Callable[[], Record]]], concurrency: int) -> Iterator[Record]:
     """Run ``(line, work)`` tasks with up to ``concurrency`` in flight; yield results in order."""
     if concurrency <= 1:
-        for _, work in tasks:
+        for _, work, *_ in tasks:
             yield work()
         return
     window: collections.deque = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="edgejudge") as pool:
-        for _, work in tasks:
+        for _, work, *_ in tasks:
             window.append(pool.submit(work))
             if len(window) >= 2 * concurrency:
                 yield window.popleft().result()
@@ -159,8 +160,11 @@ def ordered(tasks: Iterable[tuple[int, Callable[[], Record]]], concurrency: int)
 
 def run(scorer: Scorer, source: Iterable[bytes], emit: Callable[[Record], None], *, skip: collections.Counter | None = None,
         fail_fast: bool = False, progress: Callable[[Summary], None] | None = None,
-        stop: Callable[[], bool] = lambda: False, concurrency: int = 1) -> Summary:
-    """Score every line of ``source``, passing each record to ``emit`` in input order."""
+        stop: Callable[[], bool] = lambda: False, concurrency: int = 1, window: int = 1) -> Summary:
+    """Score every line of ``source``, passing each record to ``emit`` in input order.
+
+    ``window`` > 1 evaluates items that share a prompt together within that many lines
+    (``grouping``); records are still emitted in input order."""
     summary = Summary()
     skip = collections.Counter(skip or {})
     started = time.perf_counter()
@@ -177,9 +181,14 @@ def run(scorer: Scorer, source: Iterable[bytes], emit: Callable[[Record], None],
                     skip[key] -= 1
                     summary.skipped += 1
                     continue
-            yield line_no, (lambda raw=raw, line_no=line_no: scorer.record(raw, line_no))
+            yield line_no, (lambda raw=raw, line_no=line_no: scorer.record(raw, line_no)), raw
 
-    for record in ordered(tasks(), concurrency):
+    if window > 1 and concurrency <= 1:
+        results = grouping.grouped(tasks(), lambda task: grouping.key_of_line(task[2]), window,
+                                   stop=lambda: stop() or halted["now"])
+    else:
+        results = ordered(tasks(), concurrency)
+    for record in results:
         if halted["now"]:
             continue  # --fail-fast: items already in flight finish, but are not written
         emit(record)
