@@ -87,8 +87,8 @@ def format_text(report: dict) -> str:
         ("flash attention", report["flash_attn"]),
         ("weight repacking", ("on" if report["extra_bufts"] else "off") + f" ({report['extra_bufts_reason']})"),
         ("tuned settings", _tuning_line(report)),
-        ("prefix cache", f"{report['prefix_cache']['files']} files, {report['prefix_cache']['bytes'] / 2**20:.1f} MB "
-                         f"of {report['prefix_cache']['cap_bytes'] / 2**20:.0f} MB in {report['prefix_cache']['dir']}"),
+        ("prefix cache", (f"{report['prefix_cache']['files']} files, {report['prefix_cache']['bytes'] / 2**20:.1f} MB "
+                          f"of {report['prefix_cache']['cap_bytes'] / 2**20:.0f} MB in {report['prefix_cache']['dir']}")),
         ("model store", report["store"]),
         ("registry", report["registry"]),
         (f"model {model['ref']}", model_line),
