@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from edgejudge.backends.llama import gpu, hardware, runtime
+from edgejudge.backends.llama import gpu, hardware, prefix_cache, runtime, tuning
 from edgejudge.errors import EdgejudgeError
 from edgejudge.store import disk, registry, resolve
 from edgejudge.version import __version__
@@ -41,9 +41,33 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
     try:
         resolved = resolve.resolve(ref)
         report["model"] = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
+        key = tuning.key_for(resolved.gguf, info)
+        report["tuning"] = {"key": key, **(tuning.describe(tuning.lookup(key)) or {"mode": None})}
     except EdgejudgeError as exc:
         report["model"] = {"ref": ref, "installed": False, "problem": str(exc)}
+        report["tuning"] = None
+    cached = prefix_cache.entries()
+    report["prefix_cache"] = {"dir": str(prefix_cache.directory()), "files": len(cached),
+                              "bytes": sum(e.size for e in cached), "cap_bytes": prefix_cache.cap_bytes()}
     return report
+
+
+def _tuning_line(report: dict) -> str:
+    tuned = report.get("tuning")
+    if tuned is None:
+        return "no model to tune"
+    key = tuned["key"]
+    if tuned["mode"] is None:
+        return (f"not measured yet for {key['architecture']} {key['quant']} on this CPU "
+                "(measured on first use, or run `edgejudge tune -m MODEL`)")
+    parts = []
+    for workload, chosen in tuned["choice"].items():
+        figure = next((f for f in tuned["figures"]
+                       if all(f[k] == v for k, v in chosen.items())), {})
+        parts.append(f"{workload}: repacking {'on' if chosen['extra_bufts'] else 'off'}, flash {chosen['flash_attn']}, "
+                     f"{chosen['threads']} threads, batch {chosen['n_batch']}/{chosen['n_ubatch']} "
+                     f"({figure.get('prompt_tps', '?')} prompt t/s, {figure.get('decode_tps', '?')} decode t/s)")
+    return f"{tuned['mode']} measurement, {len(tuned['figures'])} candidates; " + "; ".join(parts)
 
 
 def format_text(report: dict) -> str:
@@ -65,6 +89,9 @@ def format_text(report: dict) -> str:
         *([("gpu advice", report["gpu_advice"] + " (docs/runtime.md: GPU builds)")] if report["gpu_advice"] else []),
         ("flash attention", report["flash_attn"]),
         ("weight repacking", ("on" if report["extra_bufts"] else "off") + f" ({report['extra_bufts_reason']})"),
+        ("tuned settings", _tuning_line(report)),
+        ("prefix cache", (f"{report['prefix_cache']['files']} files, {report['prefix_cache']['bytes'] / 2**20:.1f} MB "
+                          f"of {report['prefix_cache']['cap_bytes'] / 2**20:.0f} MB in {report['prefix_cache']['dir']}")),
         ("model store", report["store"]),
         ("registry", report["registry"]),
         (f"model {model['ref']}", model_line),

@@ -126,4 +126,6 @@ class Outcome:
     generated_tokens: int = 0
     think_tokens: int = 0
     n_ctx: int = 0
+    prefix_cache: str = "off"  # hit: the fixed head was not evaluated; miss: evaluated (and saved)
+    prefix_cache_tokens: int = 0  # tokens loaded from the prefix cache file
     timings: dict[str, float] = field(default_factory=dict)

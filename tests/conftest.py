@@ -19,10 +19,12 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 @pytest.fixture(scope="session", autouse=True)
 def edgejudge_home(tmp_path_factory):
-    """Every test runs against a fresh model store, never the user's."""
+    """Every test runs against a fresh model store, never the user's, and without the automatic
+    tuning run (tests/test_tuning.py switches it on where it is the subject)."""
     home = tmp_path_factory.mktemp("edgejudge-home")
-    saved = {k: os.environ.get(k) for k in ("EDGEJUDGE_HOME", "EDGEJUDGE_MODEL", "EDGEJUDGE_REGISTRY")}
+    saved = {k: os.environ.get(k) for k in ("EDGEJUDGE_HOME", "EDGEJUDGE_MODEL", "EDGEJUDGE_REGISTRY", "EDGEJUDGE_TUNE")}
     os.environ["EDGEJUDGE_HOME"] = str(home)
+    os.environ["EDGEJUDGE_TUNE"] = "0"
     os.environ.pop("EDGEJUDGE_MODEL", None)
     os.environ.pop("EDGEJUDGE_REGISTRY", None)
     yield home

@@ -66,8 +66,10 @@ def test_scores_whose_labels_share_a_prefix_match_the_local_backend(server, smol
         there = remote.pointwise("Name a primary colour.", response, scale=(1, 10), explain=False)
         assert there.score == here.score
         assert set(there.probabilities) == {str(n) for n in range(1, 11)}
+        # 0.03: the local engine evaluates the prompt's fixed head as a batch of its own (prefix
+        # cache), the server the whole prompt at once; the split moves SmolLM2's logits slightly.
         for label, p in here.probabilities.items():
-            assert there.probabilities[label] == pytest.approx(p, abs=0.02), label
+            assert there.probabilities[label] == pytest.approx(p, abs=0.03), label
 
 
 def test_score_keeps_input_order_under_concurrency(server, tmp_path):

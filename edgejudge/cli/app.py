@@ -12,7 +12,7 @@ import os
 
 import click
 
-from edgejudge.cli import convert, judge, store, stream
+from edgejudge.cli import convert, judge, speed, store, stream
 from edgejudge.cli.options import runtime_options, settings_from
 from edgejudge.errors import EdgejudgeError, Interrupted
 from edgejudge.version import __version__
@@ -93,7 +93,8 @@ def doctor(as_json, **kwargs):
         out.text(doctor_mod.format_text(report))
 
 
-for _command in (doctor, *judge.COMMANDS, *stream.COMMANDS, *store.COMMANDS, *convert.COMMANDS):
+for _command in (doctor, *judge.COMMANDS, *stream.COMMANDS, *store.COMMANDS, *convert.COMMANDS,
+                 *speed.COMMANDS):
     cli.add_command(_command)
 
 
@@ -106,6 +107,7 @@ def main() -> None:
 from edgejudge.cli import (
     convert,
     judge,
+    speed,
     store,
     stream,  # noqa: E402,F401
 )

@@ -14,6 +14,7 @@ from edgejudge.cli.options import (
     load_judge,
     options_from,
     runtime_options,
+    workload_of,
 )
 
 
@@ -35,7 +36,7 @@ def judge(**kwargs):
     item = item_from(kwargs)
     options = options_from(kwargs)
     out = data_writer()
-    with load_judge(kwargs) as j:
+    with load_judge(kwargs, workload=workload_of(options)) as j:
         result = j.judge(item, options)
     out.record(result.to_dict(), pretty=out.isatty())
 

@@ -168,6 +168,16 @@ def runtime_options(func):
                      help="Allow llama.cpp's weight repacking (default: off on CPUs with AMX, where it crashes)."),
         click.option("--flash-attn", type=click.Choice(["auto", "on", "off"]), default=None,
                      help="Flash attention (default: auto, where the backend supports it)."),
+        click.option("--batch", "n_batch", type=click.IntRange(1), default=None,
+                     help="Tokens per llama_decode call (default: tuned, else 512; env EDGEJUDGE_BATCH)."),
+        click.option("--ubatch", "n_ubatch", type=click.IntRange(1), default=None,
+                     help="Tokens per compute micro-batch (default: tuned, else the batch; env EDGEJUDGE_UBATCH)."),
+        click.option("--tune/--no-tune", default=None,
+                     help="Measure the fastest settings on first use of a quant type on this machine "
+                          "(default: on; env EDGEJUDGE_TUNE=0 turns it off)."),
+        click.option("--prefix-cache/--no-prefix-cache", default=None,
+                     help="Load the prompt's fixed head from the persistent prefix cache (default: on; "
+                          "env EDGEJUDGE_PREFIX_CACHE=0 turns it off)."),
         click.option("-v", "--verbose", is_flag=True, default=None, help="Show llama.cpp's log on stderr."),
     ]
     for option in reversed(options):
@@ -181,8 +191,16 @@ def settings_from(kwargs: dict):
     return RuntimeSettings.from_env(
         threads=kwargs.pop("threads"), gpu_layers=kwargs.pop("gpu_layers"),
         extra_bufts=kwargs.pop("extra_bufts"), flash_attn=kwargs.pop("flash_attn"),
-        verbose=kwargs.pop("verbose"),
+        verbose=kwargs.pop("verbose"), n_batch=kwargs.pop("n_batch"), n_ubatch=kwargs.pop("n_ubatch"),
+        tune=kwargs.pop("tune"), prefix_cache=kwargs.pop("prefix_cache"),
     )
+
+
+def workload_of(options) -> str | None:
+    """Which tuned settings fit the judging options: None leaves it to the family's default."""
+    if options.think is None:
+        return None
+    return "think" if options.think else "no_think"
 
 
 def backend_options(func):

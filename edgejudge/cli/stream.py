@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import sys
 
 import click
@@ -13,10 +14,24 @@ from edgejudge.cli.options import (
     load_judge,
     options_from,
     runtime_options,
+    workload_of,
 )
 from edgejudge.errors import EdgejudgeError, Interrupted, PartialFailure, UsageError
 
 BATCH_CTX = 4096  # a batch's first context; it doubles when a longer item comes
+
+
+def _default_window(handle) -> int:
+    """Group within a window when reading a file; a pipe's writer may wait for each record."""
+    import stat
+
+    from edgejudge.streams import grouping
+
+    try:
+        regular = stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
+    except (OSError, AttributeError, ValueError):
+        regular = False
+    return grouping.DEFAULT_WINDOW if regular else 1
 
 
 @click.command()
@@ -33,7 +48,10 @@ BATCH_CTX = 4096  # a batch's first context; it doubles when a longer item comes
 @click.option("--retry-errors", is_flag=True, help="With --resume: judge every error record's item again.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first line that fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr.")
-def score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, **kwargs):
+@click.option("--group-window", type=click.IntRange(1), default=None, metavar="N",
+              help="Evaluate items that share a prompt together within N lines; records stay in input "
+                   "order (default: 1024 for a file, 1 for a pipe).")
+def score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, group_window, **kwargs):
     """Judge a JSON Lines file (or stdin): one output record per input line, in order.
 
     \b
@@ -52,13 +70,15 @@ def score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, *
     options = options_from(kwargs)
     with StopSignals() as signals:  # from the start: a signal while loading ends the run, not the process
         try:
-            _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, options, kwargs, signals)
+            _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, group_window, options, kwargs,
+                   signals)
         except StopNow:
             raise Interrupted(f"stopped by {signals.name} before another record was written",
                               hint="rerun with -o OUT --resume to finish" if output else None) from None
 
 
-def _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, options, kwargs, signals):
+def _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, group_window, options, kwargs,
+           signals):
     from edgejudge.cli.output import ItemProgress, data_writer, warn
     from edgejudge.streams import outfile, reader, stream
     from edgejudge.streams import resume as resuming
@@ -74,7 +94,7 @@ def _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, 
     try:
         earlier = resuming.read(target.path, retry_errors=retry_errors) if resume else None
         with signals.interruptible():
-            judge = load_judge(kwargs, min_ctx=BATCH_CTX)
+            judge = load_judge(kwargs, min_ctx=BATCH_CTX, workload=workload_of(options))
         with judge:
             with signals.interruptible():
                 pass  # a signal during the load stops here, before the output is touched
@@ -94,7 +114,8 @@ def _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, 
             summary = stream.run(stream.Scorer(judge, options), handle, emit, skip=earlier and earlier.done,
                                  fail_fast=fail_fast, progress=progress, stop=signals,
                                  concurrency=concurrency if judge.model is None else 1,
-                                 interruptible=signals.interruptible)
+                                 interruptible=signals.interruptible,
+                                 window=group_window or _default_window(handle))
             progress.done()
     finally:
         if target is not None:
@@ -176,7 +197,7 @@ def serve(stdio, **kwargs):
     with StopSignals() as signals:  # from the start: SIGTERM while loading is a clean exit 0 too
         try:
             with signals.interruptible():
-                judge = load_judge(kwargs, min_ctx=BATCH_CTX)
+                judge = load_judge(kwargs, min_ctx=BATCH_CTX, workload=workload_of(options))
             with judge:
                 scorer = stream.Scorer(judge, options)
                 warn(f"edgejudge: serving {judge.resolved.id}:{judge.resolved.quant} on stdio")

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
 from edgejudge import items
-from edgejudge.backends.llama import runtime
+from edgejudge.backends.llama import prefix_cache, runtime, tuning
 from edgejudge.backends.llama.engine import Engine
 from edgejudge.errors import InputError
 from edgejudge.formats import Decision, Format, JudgeOptions
@@ -42,6 +42,17 @@ def make_format(resolved: resolve.ResolvedModel, model: runtime.LoadedModel | No
     return Format(resolved.family, chat_template=template if isinstance(template, str) else None, bos=bos, eos=eos,
                   sampling=spec.sampling if spec else None, think_budget=spec.think_budget if spec else None,
                   authors_think_budget=spec.authors_think_budget if spec else None, model_id=resolved.id)
+
+
+def _workload(resolved) -> str:
+    """The family's default mode: decode-heavy when it reasons before its verdict."""
+    from edgejudge.formats import spec
+
+    try:
+        fam = spec.load(resolved.family).family
+    except Exception:  # noqa: BLE001 - an unknown family fails later, with its own message
+        return "no_think"
+    return "think" if fam.think and fam.think_budget > 0 else "no_think"
 
 
 @dataclass(frozen=True)
@@ -80,13 +91,19 @@ class Judge:
 
     @classmethod
     def load(cls, model: str | None = None, *, settings: runtime.RuntimeSettings | None = None,
-             min_ctx: int = 0, **runtime_overrides) -> Judge:
-        """Resolve ``model`` (id, ``id:quant`` or path), validate the file and load it."""
+             min_ctx: int = 0, workload: str | None = None, **runtime_overrides) -> Judge:
+        """Resolve ``model`` (id, ``id:quant`` or path), validate the file and load it.
+
+        ``workload`` ("think" or "no_think") picks which tuned settings apply; by default the
+        family's own mode."""
         resolved = resolve.resolve(model)
         settings = settings or runtime.RuntimeSettings.from_env(**runtime_overrides)
-        info = runtime.resolve(settings)
+        info = runtime.resolve(settings, tuning.choice_for(resolved, settings, workload or _workload(resolved)))
         loaded = runtime.LoadedModel(resolved.path, info)
-        return cls(resolved, loaded, info, min_ctx=min_ctx, settings=settings)
+        judge = cls(resolved, loaded, info, min_ctx=min_ctx, settings=settings)
+        if settings.prefix_cache is not False:
+            judge.engine.prefix_store = prefix_cache.PrefixCache(resolved.sha256)
+        return judge
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -121,7 +138,9 @@ class Judge:
             versions = {"llama_cpp_python": None, "llama_cpp": None}
         else:
             backend = {"backend": "local", "threads": self.info.threads, "gpu_layers": self.info.gpu_layers,
-                       "extra_bufts": self.info.extra_bufts, "flash_attn": self.info.flash_attn}
+                       "extra_bufts": self.info.extra_bufts, "flash_attn": self.info.flash_attn,
+                       "n_batch": self.info.n_batch, "n_ubatch": self.info.n_ubatch,
+                       "tuned": self.info.tuned is not None}
             versions = {"llama_cpp_python": self.info.llama_cpp_python, "llama_cpp": self.info.llama_cpp}
         # Which of mR3's rubric variants the prompt used, when not the default (formats/rubrics.py).
         variant = item.rubric_variant if item.rubric_variant is not None else options.rubric_variant
@@ -198,10 +217,19 @@ class Judge:
         return self.judge(items.make_item(record), **options)
 
     def score_many(self, records, options: JudgeOptions | None = None, *, concurrency: int = 1,
-                   **option_overrides):
+                   window: int | None = None, **option_overrides):
         """Judge many records (dicts, or JSON lines as str/bytes) and yield one output record each,
         in order: the records ``edgejudge score`` writes, errors included (``status`` ``error``).
-        ``concurrency`` > 1 keeps that many items in flight (useful with a remote judge)."""
+        ``concurrency`` > 1 keeps that many items in flight (useful with a remote judge).
+        ``window``: items sharing a prompt are evaluated together within this many records
+        (default: ``grouping.DEFAULT_WINDOW`` for a list or tuple; 1, input order, for other
+        iterables, whose producer may be waiting for the records of what it gave so far)."""
+        from collections.abc import Sequence
+
+        from edgejudge.streams import grouping
+
+        if window is None:
+            window = grouping.DEFAULT_WINDOW if isinstance(records, Sequence) else 1
         from edgejudge.streams import stream
 
         scorer = stream.Scorer(self, replace(options or JudgeOptions(), **option_overrides))
@@ -211,7 +239,15 @@ class Judge:
                 return scorer.record(record.encode("utf-8") if isinstance(record, str) else record, line_no)
             return scorer.record_value(record, line_no)
 
-        yield from stream.ordered(((n, lambda n=n, r=r: one(n, r)) for n, r in enumerate(records, 1)), concurrency)
+        tasks = ((n, lambda n=n, r=r: one(n, r), r) for n, r in enumerate(records, 1))
+        if concurrency <= 1 and self.model is not None and window > 1:
+            def key(task):
+                r = task[2]
+                return grouping.key_of_line(r) if isinstance(r, (str, bytes)) else grouping.key_of_value(r)
+
+            yield from grouping.grouped(tasks, key, window)
+        else:
+            yield from stream.ordered(tasks, concurrency)
 
     # -- rubrics (RubricRM) -----------------------------------------------------------------
 

@@ -6,7 +6,8 @@
 summing to 1), ``label_mass`` (how much probability the label set held before renormalising),
 ``explanation``, ``reasoning`` (when kept), ``think_tokens``, ``swap`` (both orders, with
 ``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``), ``model``,
-``provenance`` and ``timings``.
+``provenance`` and ``timings`` (seconds and token counts; ``prefix_cache`` is ``hit``, ``miss`` or
+``off`` and ``prefix_cache_tokens`` counts the tokens loaded from the prefix cache file).
 """
 
 from __future__ import annotations
@@ -67,7 +68,16 @@ def timings_of(*outcomes: Outcome) -> dict:
         "reused_tokens": sum(o.reused_tokens for o in outcomes),
         "generated_tokens": sum(o.generated_tokens for o in outcomes),
         "n_ctx": max(o.n_ctx for o in outcomes),
+        "prefix_cache": _cache_status(o.prefix_cache for o in outcomes),
+        "prefix_cache_tokens": sum(o.prefix_cache_tokens for o in outcomes),
     }
+
+
+def _cache_status(statuses) -> str:
+    """One status for the outcomes of a verdict: miss if any evaluated its head, else hit if any
+    used the cache, else off."""
+    seen = set(statuses)
+    return "miss" if "miss" in seen else "hit" if "hit" in seen else "off"
 
 
 def make(item: Item, decision: Decision, outcomes: list[Outcome], model: dict, provenance: dict,

@@ -22,7 +22,7 @@ import orjson
 from edgejudge import items, json_errors
 from edgejudge.errors import EdgejudgeError
 from edgejudge.formats import JudgeOptions, option_rules
-from edgejudge.streams import outfile
+from edgejudge.streams import grouping, outfile
 from edgejudge.streams.reader import Oversized, bounded, read_lines
 from edgejudge.streams.resume import key as _key
 from edgejudge.streams.signals import StopNow, no_guard
@@ -152,12 +152,12 @@ def numbered(source: Iterable[bytes | Oversized]) -> Iterator[tuple[int, bytes |
 def ordered(tasks: Iterable[tuple[int, Callable[[], Record]]], concurrency: int) -> Iterator[Record]:
     """Run ``(line, work)`` tasks with up to ``concurrency`` in flight; yield results in order."""
     if concurrency <= 1:
-        for _, work in tasks:
+        for _, work, *_ in tasks:
             yield work()
         return
     window: collections.deque = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="edgejudge") as pool:
-        for _, work in tasks:
+        for _, work, *_ in tasks:
             window.append(pool.submit(work))
             if len(window) >= 2 * concurrency:
                 yield window.popleft().result()
@@ -168,10 +168,12 @@ def ordered(tasks: Iterable[tuple[int, Callable[[], Record]]], concurrency: int)
 def run(scorer: Scorer, source, emit: Callable[[Record], None], *, skip: collections.Counter | None = None,
         fail_fast: bool = False, progress: Callable[[Summary], None] | None = None,
         stop: Callable[[], bool] = lambda: False, concurrency: int = 1,
-        interruptible: Callable = no_guard) -> Summary:
+        interruptible: Callable = no_guard, window: int = 1) -> Summary:
     """Score every line of ``source`` (a binary stream, or lines of bytes), passing each record to
     ``emit`` in input order. A stream is read once, line by line, with bounded memory;
-    ``interruptible`` wraps each blocking read (a signal there ends the input: :class:`StopNow`)."""
+    ``interruptible`` wraps each blocking read (a signal there ends the input: :class:`StopNow`).
+    ``window`` > 1 evaluates items that share a prompt together within that many lines
+    (``grouping``); records are still emitted in input order."""
     summary = Summary()
     skip = collections.Counter(skip or {})
     started = time.perf_counter()
@@ -193,11 +195,16 @@ def run(scorer: Scorer, source, emit: Callable[[Record], None], *, skip: collect
                         skip[ident] -= 1
                         summary.skipped += 1
                         continue
-                yield line_no, (lambda raw=raw, line_no=line_no: scorer.record(raw, line_no))
+                yield line_no, (lambda raw=raw, line_no=line_no: scorer.record(raw, line_no)), raw
         except StopNow:
             return  # a signal while waiting for input: what is in flight is finished and written
 
-    for record in ordered(tasks(), concurrency):
+    if window > 1 and concurrency <= 1:
+        results = grouping.grouped(tasks(), lambda task: grouping.key_of_line(task[2]), window,
+                                   stop=lambda: stop() or halted["now"])
+    else:
+        results = ordered(tasks(), concurrency)
+    for record in results:
         if halted["now"]:
             continue  # --fail-fast: items already in flight finish, but are not written
         emit(record)

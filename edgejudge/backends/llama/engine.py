@@ -4,6 +4,9 @@
   request that cannot fit is a :class:`ContextOverflow`, never a silent truncation.
 * Tokens already in the KV cache are reused: a new prompt is compared with what the cache holds
   and only the part after the longest common prefix is evaluated.
+* The prompt's fixed head (everything before the first byte of user data) is loaded from the
+  persistent prefix cache when the context does not hold it already, and saved there after it
+  is evaluated (``prefix_cache``).
 * Labels are read from the logits at the token where they diverge, renormalised over the set.
 * Logits that are not finite (NaN weights) are a :class:`ModelFileError` at the decode that made
   them, before any label or token is taken from them.
@@ -13,11 +16,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import time
 
 import numpy as np
 
-from edgejudge.backends.llama import runtime, sampling
+from edgejudge.backends.llama import prefix_cache, runtime, sampling
 from edgejudge.backends.llama.grammar import Grammar
 from edgejudge.errors import (
     ContextOverflow,
@@ -34,11 +39,14 @@ _CTX_STEP = 256
 class Engine:
     """One llama.cpp context over a loaded model, holding one sequence of cached tokens."""
 
-    def __init__(self, model: runtime.LoadedModel, *, n_batch: int = 512, min_ctx: int = 0):
+    def __init__(self, model: runtime.LoadedModel, *, n_batch: int | None = None, min_ctx: int = 0,
+                 prefix_store: prefix_cache.PrefixCache | None = None):
         self.model = model
         self._lib = runtime.llama()
-        self._n_batch = n_batch
+        self._n_batch = n_batch or model.info.n_batch
+        self._n_ubatch = min(self._n_batch, model.info.n_ubatch)
         self._min_ctx = min_ctx
+        self.prefix_store = prefix_store
         self._ctx = None
         self._batch = None
         self.n_ctx = 0
@@ -69,7 +77,7 @@ class Engine:
         params = lib.llama_context_default_params()
         params.n_ctx = size
         params.n_batch = min(self._n_batch, size)
-        params.n_ubatch = min(self._n_batch, size)
+        params.n_ubatch = min(self._n_ubatch, size)
         params.n_seq_max = 1
         params.n_threads = info.threads
         params.n_threads_batch = info.threads
@@ -85,6 +93,11 @@ class Engine:
         self.n_ctx = size
         self._batch = lib.llama_batch_init(params.n_batch, 0, 1)
         self._batch_cap = params.n_batch
+        self._numerics = {"n_batch": params.n_batch, "n_ubatch": params.n_ubatch, "type_k": int(params.type_k),
+                          "type_v": int(params.type_v), "flash_attn": info.flash_attn,
+                          "extra_bufts": info.extra_bufts, "gpu_layers": info.gpu_layers,
+                          "llama_cpp": info.llama_cpp, "llama_cpp_python": info.llama_cpp_python,
+                          "build": hashlib.sha256(info.system_info.encode()).hexdigest()[:16]}
         self.tokens = []
         self._logits = None
 
@@ -173,6 +186,70 @@ class Engine:
         if tokens:
             self._decode(tokens)
 
+    # -- the persistent prefix cache -------------------------------------------------------
+
+    def prefix_length(self, plan: Plan, prompt: list[int]) -> int:
+        """How many leading tokens of ``prompt`` come from template text alone.
+
+        The head is tokenized on its own and matched against the prompt, so a BPE merge across
+        the boundary with the user data ends the shared part where it really ends.
+        """
+        head = plan.prefix
+        if not head or head == plan.prompt:
+            return 0
+        alone = self.model.prompt_tokens(((head, False),))
+        n = _common_length(alone, prompt)
+        return min(n, len(prompt) - 1)
+
+    def restore_prefix(self, prompt: list[int], n: int) -> tuple[str, int]:
+        """Make the context hold ``prompt[:n]``: already there, loaded from the cache file, or
+        evaluated and saved. Returns the cache status (hit, miss, off) and tokens loaded.
+
+        The head is evaluated as a batch of its own even with the cache off, so that a verdict's
+        numbers are the same whether its head came from the cache or not (logits differ in the
+        last digits between batch splits).
+        """
+        if n < prefix_cache.MIN_TOKENS:
+            return "off", 0
+        if _common_length(prompt, self.tokens) >= n:
+            return ("off" if self.prefix_store is None else "hit"), 0  # still in the context
+        head = prompt[:n]
+        if self.prefix_store is None:
+            self.truncate(_common_length(head, self.tokens))
+            self._decode(head[len(self.tokens):])
+            return "off", 0
+        payload = self.prefix_store.load(head, self._numerics)
+        if payload is not None and self._set_state(payload, head):
+            return "hit", n
+        self.truncate(_common_length(head, self.tokens))
+        self._decode(head[len(self.tokens):])
+        state = self._get_state()
+        if state:
+            self.prefix_store.save(head, self._numerics, state)
+        return "miss", 0
+
+    def _get_state(self) -> bytes:
+        lib = self._lib
+        size = lib.llama_state_seq_get_size(self._ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        written = lib.llama_state_seq_get_data(self._ctx, buf, size, 0)
+        return ctypes.string_at(buf, written) if written else b""
+
+    def _set_state(self, payload: bytes, head: list[int]) -> bool:
+        """Load a checked state into sequence 0; on any sign it did not take, leave it empty."""
+        lib = self._lib
+        mem = lib.llama_get_memory(self._ctx)
+        lib.llama_memory_clear(mem, True)
+        self.tokens = []
+        self._logits = None
+        buf = (ctypes.c_uint8 * len(payload)).from_buffer_copy(payload)
+        read = lib.llama_state_seq_set_data(self._ctx, buf, len(payload), 0)
+        if read != len(payload) or lib.llama_memory_seq_pos_max(mem, 0) != len(head) - 1:
+            lib.llama_memory_clear(mem, True)
+            return False
+        self.tokens = list(head)
+        return True
+
     def logits(self) -> np.ndarray:
         """Logits for the token after the cached ones (re-evaluating the last token if needed)."""
         if self._logits is None:
@@ -204,7 +281,10 @@ class Engine:
         self.reserve(len(prompt) + self.budget(plan))
         outcome.n_ctx = self.n_ctx
         outcome.prompt_tokens = len(prompt)
-        outcome.reused_tokens = self.feed(prompt)
+        in_context = min(_common_length(prompt, self.tokens), len(prompt) - 1)
+        outcome.prefix_cache, outcome.prefix_cache_tokens = self.restore_prefix(prompt, self.prefix_length(plan, prompt))
+        self.feed(prompt)
+        outcome.reused_tokens = max(in_context, outcome.prefix_cache_tokens)  # tokens not evaluated
         outcome.timings["prompt_s"] = time.perf_counter() - started
         rng = np.random.default_rng(seed)
         tail = plan.prompt[-64:]
@@ -380,6 +460,14 @@ def _constrained_resample(logits: np.ndarray, grammar: Grammar, settings, rng: n
         raise GrammarError("the grammar allows no token here (dead end)",
                            hint="this is a bug in a judge format's grammar; please report it")
     return sampling.sample(masked, settings, rng)
+
+
+def _common_length(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def _common_prefix(paths: list[list[int]]) -> list[int]:

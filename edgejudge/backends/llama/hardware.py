@@ -147,3 +147,21 @@ def env_flag(name: str) -> bool | None:
     from edgejudge.errors import UsageError
 
     raise UsageError(f"{name}={value!r} is not a boolean", hint=f"set {name}=1 or {name}=0")
+
+
+def physical_cores(cpus: set[int] | None = None, root: Path = Path("/sys/devices/system/cpu")) -> int | None:
+    """Physical cores among the CPUs this process may use (SMT siblings counted once); None
+    where the topology is not readable (macOS, Windows)."""
+    if cpus is None:
+        try:
+            cpus = set(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return None
+    cores = set()
+    for cpu in cpus:
+        topology = root / f"cpu{cpu}" / "topology"
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip()))
+        except OSError:
+            return None
+    return len(cores) or None

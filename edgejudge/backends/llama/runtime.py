@@ -7,6 +7,8 @@ Defaults are chosen for a judge, not for a chat demo:
 * threads come from the CPU affinity mask and the cgroup quota, not ``os.cpu_count()``;
 * every layer is offloaded where the build supports GPU offload (CUDA, Metal), none otherwise;
   flash attention is left to llama.cpp's "auto", which enables it where the backend supports it;
+* where the user sets nothing, a measured choice (``tuning``: repacking, threads, batch sizes,
+  flash attention, timed on this machine for this quant type) fills the gaps;
 * llama.cpp's log lines go through a callback: never to stdout, to stderr only with ``verbose``,
   and the last ones are kept to explain a failure.
 
@@ -42,30 +44,39 @@ class RuntimeSettings:
     threads: int | None = None
     gpu_layers: int | None = None
     extra_bufts: bool | None = None
-    flash_attn: str = "auto"
+    flash_attn: str | None = None  # None: the tuned choice, else llama.cpp's "auto"
     verbose: bool = False
+    n_batch: int | None = None
+    n_ubatch: int | None = None
+    tune: bool | None = None  # None: tune on first use unless EDGEJUDGE_TUNE=0
+    prefix_cache: bool | None = None  # None: on unless EDGEJUDGE_PREFIX_CACHE=0
 
     def __post_init__(self):
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"threads must be at least 1, got {self.threads}")
-        if self.flash_attn not in ("auto", "on", "off"):
+        for name in ("n_batch", "n_ubatch"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"{name} must be at least 1, got {value}")
+        if self.flash_attn not in (None, "auto", "on", "off"):
             raise UsageError(f"flash attention must be auto, on or off, got {self.flash_attn!r}")
 
     @classmethod
     def from_env(cls, **overrides) -> RuntimeSettings:
         """Settings from ``EDGEJUDGE_*`` variables, with explicit values (not None) on top."""
-        threads = os.environ.get("EDGEJUDGE_THREADS")
-        gpu = os.environ.get("EDGEJUDGE_GPU_LAYERS")
-        try:
-            values = {
-                "threads": int(threads) if threads else None,
-                "gpu_layers": int(gpu) if gpu else None,
-            }
-        except ValueError:
-            raise UsageError("EDGEJUDGE_THREADS and EDGEJUDGE_GPU_LAYERS must be integers") from None
+        values: dict = {}
+        for name, var in (("threads", "EDGEJUDGE_THREADS"), ("gpu_layers", "EDGEJUDGE_GPU_LAYERS"),
+                          ("n_batch", "EDGEJUDGE_BATCH"), ("n_ubatch", "EDGEJUDGE_UBATCH")):
+            text = os.environ.get(var)
+            try:
+                values[name] = int(text) if text else None
+            except ValueError:
+                raise UsageError(f"{var} must be an integer, got {text!r}") from None
         values["extra_bufts"] = hardware.env_flag("EDGEJUDGE_EXTRA_BUFTS")
-        values["flash_attn"] = os.environ.get("EDGEJUDGE_FLASH_ATTN", "auto")
+        values["flash_attn"] = os.environ.get("EDGEJUDGE_FLASH_ATTN") or None
         values["verbose"] = bool(hardware.env_flag("EDGEJUDGE_VERBOSE"))
+        values["tune"] = hardware.env_flag("EDGEJUDGE_TUNE")
+        values["prefix_cache"] = hardware.env_flag("EDGEJUDGE_PREFIX_CACHE")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -85,6 +96,9 @@ class RuntimeInfo:
     extra_bufts_reason: str
     flash_attn: str
     cpu_flags: tuple[str, ...] = field(default=())
+    n_batch: int = 512
+    n_ubatch: int = 512
+    tuned: dict | None = None  # the tuning record's choice and figures, when one was applied
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -133,14 +147,21 @@ def recent_errors(n: int = 5) -> str:
     return " | ".join(list(_log_tail)[-n:])
 
 
-def resolve(settings: RuntimeSettings) -> RuntimeInfo:
-    """Decide every llama.cpp setting for this machine (imports llama_cpp)."""
+def resolve(settings: RuntimeSettings, tuned: dict | None = None) -> RuntimeInfo:
+    """Decide every llama.cpp setting for this machine (imports llama_cpp).
+
+    ``tuned`` is a measured choice (``tuning.choose``): it fills what the user left unset, never
+    what they set, and it cannot switch weight repacking on where the hardware rule turned it off.
+    """
     lib = llama()
     set_verbose(settings.verbose)
     system_info = lib.llama_print_system_info().decode("utf-8", errors="replace").strip()
     flags = hardware.cpu_flags()
+    choice = (tuned or {}).get("settings", {})
     if settings.threads is not None:
         threads, threads_reason = settings.threads, "set by the user"
+    elif choice.get("threads"):
+        threads, threads_reason = int(choice["threads"]), "measured fastest by edgejudge tune"
     else:
         threads = hardware.usable_threads()
         quota = hardware.cgroup_cpu_limit()
@@ -152,6 +173,12 @@ def resolve(settings: RuntimeSettings) -> RuntimeInfo:
     bufts = hardware.decide_extra_bufts(flags, system_info, settings.extra_bufts)
     if not bufts.enabled and bufts.source == "auto":
         log.info("weight repacking is off: %s", bufts.reason)
+    elif bufts.source == "auto" and "extra_bufts" in choice:
+        state = "on" if choice["extra_bufts"] else "off"
+        bufts = hardware.ExtraBuftsDecision(bool(choice["extra_bufts"]),
+                                            f"weight repacking {state}: measured faster by edgejudge tune", "tuned")
+    flash = settings.flash_attn or choice.get("flash_attn") or "auto"
+    n_batch = settings.n_batch or int(choice.get("n_batch") or 512)
     return RuntimeInfo(
         llama_cpp_python=getattr(lib, "__version__", "unknown"),
         llama_cpp=lib.llama_version().decode(),
@@ -162,8 +189,11 @@ def resolve(settings: RuntimeSettings) -> RuntimeInfo:
         gpu_layers=gpu_layers,
         extra_bufts=bufts.enabled,
         extra_bufts_reason=bufts.reason,
-        flash_attn=settings.flash_attn,
+        flash_attn=flash,
         cpu_flags=tuple(sorted(f for f in flags if f in hardware.NOTABLE_FLAGS)),
+        n_batch=n_batch,
+        n_ubatch=min(n_batch, settings.n_ubatch or int(choice.get("n_ubatch") or n_batch)),
+        tuned=tuned,
     )
 
 
