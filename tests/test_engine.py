@@ -172,7 +172,7 @@ def test_context_is_sized_from_the_request(engine, smollm2_judge):
 
 
 def test_greedy_resampling_after_a_rejection_equals_the_masked_argmax(smollm2_judge):
-    from edgejudge.backends.llama.engine import _constrained_resample
+    from edgejudge.backends.llama.generation import _constrained_resample
     from edgejudge.store.registry import Sampling
 
     model = smollm2_judge.model
