@@ -317,11 +317,10 @@ def test_variant_counts_match_the_authors_draw():
                          ("safety", {"task": "safety", "prompt": "P"}),
                          ("toxicity", {"task": "safety", "target": "toxicity", "prompt": "P", "response": "R"})]:
         rubric = fmt.rubric(make_item(record))
-        counts[name] = (rubric.authors_count, rubric.count)
-    # The authors' counts (issue 12): 6 pairwise and safety, 72 arena, 3 strength, 2 binary; edgejudge
-    # renders those whose rubric text is transcribed in the reference.
-    assert counts == {"pairwise": (6, 6), "arena": (72, 24), "strength": (3, 1), "binary": (2, 2),
-                      "safety": (6, 2), "toxicity": (6, 6)}
+        counts[name] = rubric.count
+    # The authors' counts (issue 12): 6 pairwise and safety, 72 arena, 3 strength, 2 binary; all of
+    # them renderable (each against the authors' data: test_rubric_draw.py).
+    assert counts == {"pairwise": 6, "arena": 72, "strength": 3, "binary": 2, "safety": 6, "toxicity": 6}
 
 
 def test_variant_zero_is_the_default_render():
@@ -352,10 +351,10 @@ def test_arena_variants_are_every_key_order_in_permutation_order():
 
 
 @pytest.mark.parametrize("record, variant, words", [
-    ({"task": "arena", **PAIR}, 24, "not transcribed"),
     ({"task": "arena", **PAIR}, 72, "out of range"),
     ({"task": "binary", "prompt": "P", "response": "R"}, 2, "out of range"),
-    ({"task": "strength", **PAIR}, 1, "not transcribed"),
+    ({"task": "strength", **PAIR}, 3, "out of range"),
+    ({"task": "safety", "prompt": "P"}, 6, "out of range"),
     ({"task": "pairwise", **PAIR, "rubric": "mine"}, 1, "given rubric"),
 ])
 def test_variants_out_of_range_are_input_errors(record, variant, words):
@@ -412,7 +411,7 @@ def test_averaging_over_variants_on_real_llama_cpp(family_judges):
 
 def test_variant_errors_are_error_records_in_a_stream(family_judges):
     records = list(family_judges["mr3"].score_many([
-        {"task": "arena", **PAIR, "rubric_variant": 30},
+        {"task": "arena", **PAIR, "rubric_variant": 72},
         {"task": "pairwise", **PAIR, "options": {"think_budget": "authors"}},
         {"task": "pairwise", **PAIR, "rubric": "mine", "options": {"rubric_variants": "all"}},
     ], think=False, explain=False))

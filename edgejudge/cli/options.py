@@ -96,8 +96,8 @@ def judge_options(func):
         click.option("--rubric-variant", type=click.IntRange(0), default=None, help=RUBRIC_VARIANT_HELP),
         click.option("--rubric-variants", type=RubricVariants(), default=None, metavar="all|N",
                      help="Average the verdict over mR3's rubric variants: 'all', or N drawn with --seed; "
-                          "reports the spread. Costs one judgment per variant (arena has 72 by the authors' "
-                          "count, 24 transcribed: prefer a sample such as 8)."),
+                          "reports the spread. Costs one judgment per variant (arena has 72: prefer a sample "
+                          "such as 8)."),
     ]
     for option in reversed(options):
         func = option(func)

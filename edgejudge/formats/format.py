@@ -189,18 +189,13 @@ class Format:
     @staticmethod
     def _rubric(texts: dict, task: spec.TaskFormat) -> rubrics.Rubric:
         own = (texts["rubric_lines"] or "",) + tuple(texts["rubric_alternatives"] or ())
-        return rubrics.Rubric(own, texts["authors_rubric_texts"] or 1, task.shuffle_rubric_keys)
+        return rubrics.Rubric(own, task.shuffle_rubric_keys)
 
     def unverified(self, item: Item) -> str:
         """What of ``item``'s prompt cannot be checked against the authors' (one line), or ""."""
         task = self.task(item)
         texts = task.resolved(self.variant(self.single_turn(item, task), task))
         notes = [n for n in (self.table.family.unverified, texts["unverified"]) if n]
-        rubric = self._rubric(texts, task)
-        if rubric.count < rubric.authors_count:
-            notes.append(f"{rubric.authors_count - rubric.count} of the authors' {rubric.authors_count} rubric "
-                         f"variants use rubric texts not transcribed here (variants {rubric.count}-"
-                         f"{rubric.authors_count - 1} are refused)")
         return "; ".join(notes)
 
     def frame(self, item: Item) -> tuple[str, dict[str, str]]:

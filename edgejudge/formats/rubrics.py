@@ -1,18 +1,24 @@
 """mR3's rubric variants: which rubric text, with its keys in which order.
 
-The authors' evaluation code (rubricreward/mr3 ``get_reproducible_rubric_str``) draws, per item, one
-of the task's rubric texts and shuffles its keys, with a generator seeded by Python's salted
-``hash(id)``: the draw changes from run to run, so no single draw can be reproduced. edgejudge
-numbers every (text, key order) pair instead, so that any of them can be asked for:
+The authors' evaluation code (rubricreward/mr3 ``src/evaluation/dataset_gen.py``,
+``get_reproducible_rubric_str``) draws, per item, with one generator ``random.Random(hash(id))``:
+first one text of the task's ``rubric_list`` (``rng.choice``), then, unless the task keeps its keys in
+order (HelpSteer3's 1-7 scale), a shuffle of that text's keys (``rng.shuffle``), and writes each key
+as ``key: text`` plus a newline. Python salts ``hash`` of a string per process, so the draw changes
+from run to run and no single draw can be reproduced. edgejudge numbers the same space, every (text,
+key order) pair, so that any of them can be asked for:
 
     variant = text_index * orders + order_index
 
-where ``orders`` is ``k!`` for a rubric of ``k`` keys (1 when the task keeps its keys in order,
-as HelpSteer3's 1-7 scale does) and ``order_index`` counts ``itertools.permutations`` of the keys'
-file positions, in its (lexicographic) order. Variant 0 is the first text with its keys in file
-order: what edgejudge renders by default. The authors' count is ``texts * orders`` (strict pair 6,
-arena 72, strength 3, binary 2, safety 6); a variant whose text the format tables do not hold (not
-transcribed) is refused with a message saying so.
+where ``orders`` is ``k!`` for a rubric of ``k`` keys (1 when the task keeps its keys in order) and
+``order_index`` is the index, in ``itertools.permutations(range(k))`` (lexicographic) order, of the
+drawn keys' file positions. A draw with seed ``s`` is the variant built from the text index and the
+key positions that ``random.Random(s)`` gives (tests/test_rubric_draw.py checks this against an
+independent re-implementation of the authors' function). Every (text, order) is equally likely in
+the authors' draw, so the mean over all variants is what their evaluation measured in expectation.
+Variant 0 is the first text with its keys in file order: what edgejudge renders by default. The
+counts are the authors': strict pair 6, arena 72, strength 3, binary 2, safety 6; every text of the
+authors' lists is in the format table (checked when the tables load).
 """
 
 from __future__ import annotations
@@ -26,10 +32,9 @@ from edgejudge.errors import InputError
 
 @dataclass(frozen=True)
 class Rubric:
-    """The rubric variants of one task variant: the texts known here and the authors' count."""
+    """The rubric variants of one task variant: the authors' rubric texts, and whether keys shuffle."""
 
     texts: tuple[str, ...]
-    authors_texts: int
     shuffle: bool
 
     @property
@@ -41,25 +46,15 @@ class Rubric:
         return math.factorial(self.keys) if self.shuffle else 1
 
     @property
-    def authors_count(self) -> int:
-        """How many variants the authors draw from."""
-        return self.authors_texts * self.orders if self.keys else 1
-
-    @property
     def count(self) -> int:
-        """How many variants edgejudge can render (those whose text is transcribed)."""
+        """How many variants the authors draw from (all of them renderable)."""
         return len(self.texts) * self.orders if self.keys else 1
 
     def lines(self, variant: int, *, task: str) -> str:
         """The rubric lines of ``variant`` (``key: text`` lines, each ending in a newline)."""
-        if not 0 <= variant < self.authors_count:
+        if not 0 <= variant < self.count:
             raise InputError(f"rubric_variant {variant} is out of range for {task}: the authors' rubric has "
-                             f"variants 0-{self.authors_count - 1}", code="bad_value",
-                             hint=f"give a rubric_variant from 0 to {self.count - 1}")
-        if variant >= self.count:
-            raise InputError(f"rubric_variant {variant} of {task} uses the authors' rubric text "
-                             f"{variant // self.orders}, which edgejudge's format tables do not hold (not "
-                             f"transcribed from the authors' files)", code="bad_value",
+                             f"variants 0-{self.count - 1}", code="bad_value",
                              hint=f"give a rubric_variant from 0 to {self.count - 1}")
         if not self.keys:
             return self.texts[0] if self.texts else ""

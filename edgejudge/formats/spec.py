@@ -31,6 +31,26 @@ def _one_line(name: str, text: str) -> None:
         raise ValueError(f"{name} must be one line (it is printed as one line on stderr)")
 
 
+def _rubric_texts(variant: str, texts: Mapping) -> None:
+    """Every rubric text of the authors' list is given, with the first text's keys in its order.
+
+    Rubric variants are numbered as (text, key order) with the order over key positions
+    (formats/rubrics.py), so all texts must hold the same keys in the same order, as mR3's files do.
+    """
+    if not texts["rubric_lines"]:
+        return
+    where = f"variants.{variant}." if variant else ""
+    given = (texts["rubric_lines"],) + tuple(texts["rubric_alternatives"] or ())
+    declared = texts["authors_rubric_texts"] or 1
+    if declared != len(given):
+        raise ValueError(f"{where}authors_rubric_texts ({declared}) must equal the rubric texts given (rubric_lines "
+                         f"and rubric_alternatives: {len(given)}); transcribe every text of the authors' list")
+    keys = [[line.split(": ", 1)[0] for line in text.split("\n") if line] for text in given]
+    if any(k != keys[0] for k in keys[1:]):
+        raise ValueError(f"{where}rubric_alternatives must hold rubric_lines' keys in the same order "
+                         f"({', '.join(keys[0])}), one 'key: text' line each")
+
+
 @dataclass(frozen=True)
 class Variant:
     """Per-variant overrides of a task's templates and static texts (a subset, domain or target)."""
@@ -40,9 +60,10 @@ class Variant:
     task_description: str | None = None
     rubric_lines: str | None = None
     schema: str | None = None
-    # The authors' other rubric texts (their rubric_list[1:]), as far as they are transcribed.
+    # The authors' other rubric texts (their rubric_list[1:]), all of them.
     rubric_alternatives: tuple[str, ...] | None = None
-    # How many rubric texts the authors' file holds (rubric_lines is the first).
+    # How many rubric texts the authors' file holds (rubric_lines is the first): checked against the
+    # texts given, so that a text left out of the table cannot go unnoticed.
     authors_rubric_texts: int | None = None
     # Why this part of the prompt cannot be checked against the authors' (one line), if it cannot.
     unverified: str | None = None
@@ -100,11 +121,8 @@ class TaskFormat:
         if bool(self.labels or self.scale) == bool(self.output):
             raise ValueError("a task either reads labels (labels or scale) or writes an output, not both")
         _one_line("unverified", self.unverified)
-        for name, texts, declared in [("", self.rubric_alternatives, self.authors_rubric_texts)] + [
-                (f"variants.{k}.", v.rubric_alternatives or (), v.authors_rubric_texts) for k, v in self.variants.items()]:
-            if declared is not None and declared < 1 + len(texts):
-                raise ValueError(f"{name}authors_rubric_texts ({declared}) is fewer than the rubric texts given "
-                                 f"({1 + len(texts)})")
+        for name in self.variants or ("",):
+            _rubric_texts(name, self.resolved(name))
 
     def resolved(self, variant: str) -> dict[str, str]:
         """The task's texts with ``variant``'s overrides applied."""

@@ -50,7 +50,7 @@ def judge(fmt: Format, item: Item, options: JudgeOptions, once: Once) -> tuple[D
     top = decision.verdict or ""
     spread: dict[str, object] = {
         "variants": list(numbers),
-        "authors_count": fmt.rubric(item).authors_count,
+        "authors_count": fmt.rubric(item).count,
         "verdicts": dict(Counter(d.verdict for d in decisions)),
         "top_label": decision.verdict,
         "min": round(min(d.probabilities[top] for d in decisions), 6),
