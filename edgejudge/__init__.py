@@ -15,7 +15,7 @@ from edgejudge.version import __version__
 
 _PUBLIC = {
     "Judge": "edgejudge.judging.judge",
-    "JudgeOptions": "edgejudge.formats.format",
+    "JudgeOptions": "edgejudge.formats.options",
     "Verdict": "edgejudge.judging.verdict",
 }
 

@@ -10,54 +10,15 @@ engine's outcome into verdict fields.
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from edgejudge.errors import InputError
-from edgejudge.formats import gbnf, option_rules, render, rubrics, spec
+from edgejudge.formats import gbnf, render, rubrics, spec
+from edgejudge.formats.options import AUTHORS, Decision, JudgeOptions
+from edgejudge.formats.texts import justification, rubric_items, well_formed
 from edgejudge.items import Item
 from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels, fill
 from edgejudge.store.registry import Sampling
-
-AUTHORS = "authors"
-
-
-@dataclass(frozen=True)
-class JudgeOptions:
-    """How to judge, whatever the family: explanation, reasoning budget, swap, seed."""
-
-    explain: bool = True
-    max_explain_tokens: int | None = None
-    think: bool | None = None
-    # Tokens of reasoning: a number, "authors" (the authors' own figure, from the registry), or
-    # None (edgejudge's default for the model).
-    think_budget: int | str | None = None
-    keep_reasoning: bool = False
-    swap: bool = False
-    tie_on_disagreement: bool = False
-    seed: int = 0
-    sampling: Sampling | None = None
-    # mR3's rubric variants (formats/rubrics.py): render one (an item's own rubric_variant wins),
-    # or average the verdict over "all" of them or over a number drawn with the seed.
-    rubric_variant: int | None = None
-    rubric_variants: int | str | None = None
-
-    def __post_init__(self):
-        for name in self.__dataclass_fields__:  # the one validation path: flags, JSON lines and the API
-            option_rules.check_option(name, getattr(self, name))
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The verdict fields a format derives from an outcome."""
-
-    verdict: str | None
-    probabilities: dict[str, float]
-    label_mass: float | None
-    score: int | float | None = None
-    explanation: str = ""
-    reasoning: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Format:
@@ -315,30 +276,3 @@ class Format:
 
     def template_sha256(self) -> str:
         return hashlib.sha256(self.template_text().encode("utf-8")).hexdigest()
-
-
-RUBRIC_ITEM = re.compile(r"^\s*\d+\.\s+(The response .*\[(?:Hard Rule|Principle)\])\s*$")
-
-
-def rubric_items(text: str) -> list[str]:
-    """The complete items of a generated rubric, renumbered (an item cut by the budget is dropped)."""
-    found = [m.group(1) for m in map(RUBRIC_ITEM.match, text.splitlines()) if m]
-    return [f"{i}. {body}" for i, body in enumerate(found, 1)]
-
-
-def well_formed(answer: str) -> str:
-    """An answer cut by its budget, without the snippet tag it left open."""
-    last_open, last_close = answer.rfind("<"), answer.rfind("</snippet>")
-    if last_open > last_close:
-        head = answer[:last_open]
-        tail = answer[last_open:]
-        claim = tail.split(">", 1)[1] if ">" in tail and tail.startswith("<snippet") else ""
-        return head + claim
-    return answer
-
-
-def justification(analysis: str) -> str:
-    """The last ``Justification:`` line of a RubricRM judge's analysis (its final judgment)."""
-    tail = analysis.rsplit("--- Final Judgment ---", 1)[-1]
-    found = re.findall(r"^\s*Justification:\s*(.+?)\s*$", tail, re.M)
-    return found[-1] if found else ""

@@ -1,0 +1,48 @@
+"""How to judge (``JudgeOptions``, the same for every family) and what a format decides (``Decision``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgejudge.formats import option_rules
+from edgejudge.store.registry import Sampling
+
+AUTHORS = "authors"
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """How to judge, whatever the family: explanation, reasoning budget, swap, seed."""
+
+    explain: bool = True
+    max_explain_tokens: int | None = None
+    think: bool | None = None
+    # Tokens of reasoning: a number, "authors" (the authors' own figure, from the registry), or
+    # None (edgejudge's default for the model).
+    think_budget: int | str | None = None
+    keep_reasoning: bool = False
+    swap: bool = False
+    tie_on_disagreement: bool = False
+    seed: int = 0
+    sampling: Sampling | None = None
+    # mR3's rubric variants (formats/rubrics.py): render one (an item's own rubric_variant wins),
+    # or average the verdict over "all" of them or over a number drawn with the seed.
+    rubric_variant: int | None = None
+    rubric_variants: int | str | None = None
+
+    def __post_init__(self):
+        for name in self.__dataclass_fields__:  # the one validation path: flags, JSON lines and the API
+            option_rules.check_option(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict fields a format derives from an outcome."""
+
+    verdict: str | None
+    probabilities: dict[str, float]
+    label_mass: float | None
+    score: int | float | None = None
+    explanation: str = ""
+    reasoning: str | None = None
+    extra: dict = field(default_factory=dict)
