@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +32,10 @@ def offline_requested(offline: bool) -> bool:
 
 
 def _hub():
+    # The submodules are imported by name: huggingface_hub loads its attributes lazily, and
+    # ``huggingface_hub.constants`` is an attribute only once something has imported it.
     import huggingface_hub
+    import huggingface_hub.constants  # noqa: F401 - used as hub.constants in _offline
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     return huggingface_hub, (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError)
@@ -46,12 +50,13 @@ def _offline(hub, offline: bool):
     if not offline:
         yield
         return
-    saved = hub.constants.HF_HUB_OFFLINE
-    hub.constants.HF_HUB_OFFLINE = True
+    constants = sys.modules["huggingface_hub.constants"]
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
     try:
         yield
     finally:
-        hub.constants.HF_HUB_OFFLINE = saved
+        constants.HF_HUB_OFFLINE = saved
 
 
 def _locations() -> dict:
@@ -101,7 +106,7 @@ def _pull_gguf(spec: registry.ModelSpec, quant: str, file: registry.ModelFile, o
     hub, errors = _hub()
     try:
         with _offline(hub, offline):
-                cached = hub.hf_hub_download(file.origin, file.filename, revision=spec.revision,
+            cached = hub.hf_hub_download(file.origin, file.filename, revision=spec.revision,
                                          local_files_only=offline, **_locations())
     except errors as exc:
         raise _download_error(f"{file.origin}/{file.filename}", exc, offline) from None
