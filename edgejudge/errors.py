@@ -25,6 +25,7 @@ code  class                    meaning
 11    DownloadError            a model could not be downloaded (or offline mode forbids it)
 12    GrammarError             a GBNF grammar did not compile against the vocabulary
 13    ParseError               a free-running judge output holds no valid verdict
+14    StoreError               the model store ($EDGEJUDGE_HOME) is not a usable directory
 130   Interrupted              stopped by Ctrl-C or SIGTERM
 ====  =======================  ==============================================================
 """
@@ -146,6 +147,13 @@ class ParseError(EdgejudgeError):
 
     exit_code = 13
     code = "parse"
+
+
+class StoreError(EdgejudgeError):
+    """The model store ($EDGEJUDGE_HOME) is not a usable directory, or a path in it leads outside (exit 14)."""
+
+    exit_code = 14
+    code = "store"
 
 
 class Interrupted(EdgejudgeError):

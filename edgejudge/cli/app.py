@@ -59,7 +59,8 @@ def cli():
     \b
     Exit codes: 0 ok, 2 usage, 3 model not found, 4 bad model file, 5 bad input,
     6 context overflow, 7 llama.cpp failure, 8 bad registry, 9 some lines failed,
-    10 conversion, 11 download, 12 grammar, 13 unparseable output, 130 interrupted.
+    10 conversion, 11 download, 12 grammar, 13 unparseable output, 14 model store unusable,
+    130 interrupted.
     """
 
 
