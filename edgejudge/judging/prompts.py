@@ -22,7 +22,7 @@ def format_for(model_ref: str | None) -> Format:
     if spec is not None and spec.family != "generic":
         return Format(spec.family, chat_template=None, sampling=spec.sampling, think_budget=spec.think_budget)
     if found.path is not None:
-        info = gguf_file.read(found.path)
+        info = gguf_file.read(resolve.existing(found.path))
         family = info.get("edgejudge.family")
         family = family if family in registry.FAMILIES else "generic"
         return Format(family, chat_template=_template(info))

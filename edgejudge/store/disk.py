@@ -32,8 +32,11 @@ def store_root() -> Path:
     variable = "EDGEJUDGE_HOME" if os.environ.get("EDGEJUDGE_HOME") else "the model store"
     try:
         root = where.resolve()
-        if root.exists() and not root.is_dir():
-            raise StoreError(f"{variable} ({where}) is not a directory",
+        # the store, or the first folder above it that exists (the store is made there on first use)
+        existing = next(p for p in (root, *root.parents) if p.exists())
+        if not existing.is_dir():
+            what = "is not a directory" if existing == root else f"lies under {existing}, which is not a directory"
+            raise StoreError(f"{variable} ({where}) {what}",
                              hint="point EDGEJUDGE_HOME at a directory (it is created if missing), or unset it")
     except OSError as exc:
         raise StoreError(f"{variable} ({where}) cannot be used: {exc.strerror or exc}",

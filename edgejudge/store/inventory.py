@@ -148,25 +148,28 @@ def check_identity(info: gguf_file.GGUFInfo, model_id: str, quant: str) -> None:
     pre-tokenizer and vocabulary size (for a registered id), and the quant the file really holds."""
     spec = registry.load().models.get(model_id)
     what = f"{info.path} cannot be {model_id}:{quant}"
-    if not gguf_file.quant_agrees(quant, info):
-        raise ModelFileError(f"{what}: the file holds {gguf_file.file_quant(info)}, not {quant}",
-                             hint=f"store it as {model_id}:{gguf_file.file_quant(info)}")
-    if spec is None:
-        return
-    hint = f"this is another model; import it under an id of its own (--as my-model:{quant})"
-    family = info.get("edgejudge.family")
-    pre = info.get("tokenizer.ggml.pre")
     problems = []
-    if info.architecture != spec.architecture:
-        problems.append(f"its architecture is {info.architecture!r}, {spec.id}'s is {spec.architecture!r}")
-    if isinstance(family, str) and family != spec.family:
-        problems.append(f"it was converted for the {family!r} judge family, {spec.id} is {spec.family!r}")
-    if isinstance(pre, str) and pre != spec.pre_tokenizer:
-        problems.append(f"its pre-tokenizer is {pre!r}, {spec.id}'s is {spec.pre_tokenizer!r}")
-    if spec.vocab_size is not None and info.vocab_size is not None and info.vocab_size != spec.vocab_size:
-        problems.append(f"its vocabulary has {info.vocab_size:,} tokens, {spec.id}'s has {spec.vocab_size:,}")
-    if problems:
-        raise ModelFileError(f"{what}: " + "; ".join(problems), hint=hint)
+    if spec is not None:
+        family = info.get("edgejudge.family")
+        pre = info.get("tokenizer.ggml.pre")
+        if info.architecture != spec.architecture:
+            problems.append(f"its architecture is {info.architecture!r}, {spec.id}'s is {spec.architecture!r}")
+        if isinstance(family, str) and family != spec.family:
+            problems.append(f"it was converted for the {family!r} judge family, {spec.id} is {spec.family!r}")
+        if isinstance(pre, str) and pre != spec.pre_tokenizer:
+            problems.append(f"its pre-tokenizer is {pre!r}, {spec.id}'s is {spec.pre_tokenizer!r}")
+        if spec.vocab_size is not None and info.vocab_size is not None and info.vocab_size != spec.vocab_size:
+            problems.append(f"its vocabulary has {info.vocab_size:,} tokens, {spec.id}'s has {spec.vocab_size:,}")
+    real = gguf_file.file_quant(info)
+    if not gguf_file.quant_agrees(quant, info):
+        problems.append(f"it holds {real}, not {quant}")
+    if not problems:
+        return
+    if len(problems) == 1 and problems[0].startswith("it holds"):
+        hint = f"store it as {model_id}:{real}"
+    else:
+        hint = "this is another model; import it under an id of its own (--as my-model:QUANT)"
+    raise ModelFileError(f"{what}: " + "; ".join(problems), hint=hint)
 
 
 def install(src: Path, model_id: str, quant: str, *, source: str, filename: str | None = None,

@@ -35,7 +35,7 @@ def _hub():
     # The submodules are imported by name: huggingface_hub loads its attributes lazily, and
     # ``huggingface_hub.constants`` is an attribute only once something has imported it.
     import huggingface_hub
-    import huggingface_hub.constants  # noqa: F401 - used as hub.constants in _offline
+    import huggingface_hub.constants  # _offline reads it from sys.modules
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     return huggingface_hub, (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError)

@@ -107,13 +107,18 @@ def target(ref: str | None) -> Target:
     return Target(ref, id=model_id, quant=quant, spec=reg.models.get(model_id))
 
 
+def existing(path: Path) -> Path:
+    """``path``, or :class:`ModelNotFound` when nothing is there."""
+    if not _exists(str(path)):
+        raise ModelNotFound(f"no model file at {path}", hint="check the path, or give a registered id (edgejudge models)")
+    return path
+
+
 def resolve(ref: str | None) -> ResolvedModel:
     """Turn a ``-m`` value into a validated local GGUF (``None`` means the registry's default)."""
     found = target(ref)
     if found.path is not None:
-        path = found.path
-        if not _exists(str(path)):
-            raise ModelNotFound(f"no model file at {path}", hint="check the path, or give a registered id (edgejudge models)")
+        path = existing(found.path)
         info = gguf_file.read(path)
         return ResolvedModel(path.stem, gguf_file.file_quant(info), path.resolve(), file_sha256(path), info, None)
     spec = found.spec
