@@ -214,3 +214,28 @@ def test_requests_reuse_their_connection():
         stub.stop()
     assert all(r["status"] == "ok" for r in records)
     assert len(stub.requests) >= 6 and stub.connections == 1
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://x:99999", "http://x:abc", "ftp://x", "http://",
+                                 "http://127.0.0.1:1/\n", "http://127.0.0.1:1/a b", "http://127.0.0.1:1?x=1",
+                                 "http://127.0.0.1:1#top", "http://127.0.0.1:1/" + "a" * 5000])
+def test_a_malformed_base_url_is_a_usage_error(url):
+    result = CliRunner().invoke(cli, ["judge", "--backend", "openai", "--base-url", url, "--retries", "0",
+                                      "--prompt", "p", "--response", "r"])
+    assert result.exit_code == 2, result.output
+    assert "--base-url" in result.stderr and "hint:" in result.stderr and result.stdout == ""
+
+
+def test_credentials_in_the_base_url_are_refused_and_not_printed():
+    result = CliRunner().invoke(cli, ["judge", "--backend", "openai", "--base-url", "http://me:s3cret@127.0.0.1:1",
+                                      "--prompt", "p", "--response", "r"])
+    assert result.exit_code == 2 and "s3cret" not in result.output and "--api-key-env" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["abc\n", "a b", "\tabc", "", "ключ"])
+def test_an_api_key_that_cannot_be_a_header_is_a_usage_error(monkeypatch, key):
+    monkeypatch.setenv("EDGEJUDGE_TEST_KEY", key)
+    result = CliRunner().invoke(cli, ["judge", "--backend", "openai", "--base-url", "http://127.0.0.1:1",
+                                      "--api-key-env", "EDGEJUDGE_TEST_KEY", "--prompt", "p", "--response", "r"])
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.output

@@ -260,3 +260,22 @@ def test_the_quant_of_a_file_without_a_file_type_comes_from_its_tensors(tmp_path
     info = gguf_file.read(path)
     assert info.quant == "" and gguf_file.file_quant(info) == "Q8_0"
     assert gguf_file.quant_agrees("q8_0", info) and not gguf_file.quant_agrees("Q4_K_M", info)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not utf-8", b"", "a directory", "a fifo"])
+def test_a_registry_that_cannot_be_read_is_a_registry_error(tmp_path, monkeypatch, content):
+    path = tmp_path / "models.toml"
+    if content == "a directory":
+        path.mkdir()
+    elif content == "a fifo":
+        os.mkfifo(path)
+    else:
+        path.write_bytes(content)
+    monkeypatch.setenv("EDGEJUDGE_REGISTRY", str(path))
+    registry._load_cached.cache_clear()
+    try:
+        result = invoke("models")
+    finally:
+        registry._load_cached.cache_clear()
+    assert result.exit_code == 8, result.output
+    assert str(path) in result.stderr and "hint:" in result.stderr and result.stdout == ""

@@ -31,7 +31,9 @@ def _kind(value) -> str:
         return f"the number {value!r}"
     if isinstance(value, str):
         return f"the string {value[:40]!r}"
-    return {list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else type(value).__name__
 
 
 # -- the schema layer: each shape is a function (value, where) -> checked value ----------------

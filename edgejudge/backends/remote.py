@@ -28,7 +28,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from edgejudge.backends import answers, transport
-from edgejudge.errors import RemoteError
+from edgejudge.errors import RemoteError, UsageError
 from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
 
 TRANSIENT_STATUS = (429, 500, 502, 503, 504)
@@ -48,12 +48,29 @@ class RemoteSettings:
     dialect: str = "auto"  # "llama.cpp" (llama-server, llama-cpp-python) or "vllm"
 
     def __post_init__(self):
-        parsed = urllib.parse.urlparse(self.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise RemoteError(f"--base-url {self.base_url!r} is not an http(s) URL",
-                              hint="e.g. --base-url http://127.0.0.1:8080")
+        shown = repr(self.base_url) if len(self.base_url) <= 200 else f"of {len(self.base_url):,} characters"
+        example = "e.g. --base-url http://127.0.0.1:8080 (the key goes in --api-key-env)"
+        try:
+            parsed = urllib.parse.urlsplit(self.base_url)
+            parsed.port  # noqa: B018 - raises for a port that is not a number in range
+        except ValueError as exc:
+            raise UsageError(f"--base-url {shown} is not a valid URL: {exc}", hint=example) from None
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise UsageError(f"--base-url {shown} is not an http(s) URL", hint=example)
+        if not self.base_url.isprintable() or any(c.isspace() for c in self.base_url) or len(self.base_url) > 2048:
+            raise UsageError(f"--base-url {shown} holds spaces or control characters, or is too long", hint=example)
+        if parsed.username is not None or parsed.query or parsed.fragment:
+            shown = "" if parsed.username is None else "(not shown: it holds credentials) "
+            raise UsageError(f"--base-url {shown or repr(self.base_url[:200]) + ' '}holds a user, a query or a "
+                             "fragment; give the server's address and path only", hint=example)
+        if self.api_key is not None and (not self.api_key or not self.api_key.isprintable()
+                                         or any(c.isspace() for c in self.api_key) or not self.api_key.isascii()):
+            raise UsageError("the API key is empty or holds spaces, control or non-ASCII characters",
+                             hint="check the variable --api-key-env names (a trailing newline?)")
         if self.dialect not in ("auto", "llama.cpp", "vllm"):
-            raise RemoteError(f"dialect {self.dialect!r} is not auto, llama.cpp or vllm")
+            raise UsageError(f"dialect {self.dialect!r} is not auto, llama.cpp or vllm")
+        if not (self.timeout > 0 and math.isfinite(self.timeout)) or self.retries < 0 or self.backoff < 0:
+            raise UsageError("the timeout must be a positive number of seconds, retries and backoff >= 0")
 
     @property
     def host(self) -> str:

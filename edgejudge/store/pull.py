@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,10 +31,7 @@ def offline_requested(offline: bool) -> bool:
 
 
 def _hub():
-    # The submodules are imported by name: huggingface_hub loads its attributes lazily, and
-    # ``huggingface_hub.constants`` is an attribute only once something has imported it.
     import huggingface_hub
-    import huggingface_hub.constants  # _offline reads it from sys.modules
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     return huggingface_hub, (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError)
@@ -46,11 +42,14 @@ def _offline(hub, offline: bool):
     """huggingface_hub's own offline switch, on for the call: besides reading only its cache
     (local_files_only), the library then makes none of its side requests (it fetches an "agent
     harness" list from the Hub on its own). It reads the switch from ``HF_HUB_OFFLINE`` once, at
-    import, so it is set on the module. tests/test_store.py blocks sockets to prove no connection."""
+    import, so it is set on the module, imported by name: ``hub.constants`` is an attribute of the
+    package only once something has imported the submodule (huggingface-hub 2.x).
+    tests/test_store.py blocks sockets to prove no connection."""
     if not offline:
         yield
         return
-    constants = sys.modules["huggingface_hub.constants"]
+    import huggingface_hub.constants as constants  # by name: huggingface_hub loads submodules lazily
+
     saved = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = True
     try:

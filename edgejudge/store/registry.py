@@ -184,11 +184,19 @@ def parse(text: str, source: str) -> Registry:
 @functools.cache
 def _load_cached(path: str | None) -> Registry:
     if path:
+        from edgejudge.errors import ModelFileError
+        from edgejudge.store.gguf_file import open_regular
+
+        fix = "unset EDGEJUDGE_REGISTRY or point it at a models.toml"
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open_regular(Path(path)) as handle:  # a FIFO is refused, not waited on
+                text = handle.read(16 << 20).decode("utf-8")
         except OSError as exc:
-            raise RegistryError(f"cannot read the registry {path}: {exc.strerror}",
-                                hint="unset EDGEJUDGE_REGISTRY or point it at a models.toml") from None
+            raise RegistryError(f"cannot read the registry {path}: {exc.strerror}", hint=fix) from None
+        except ModelFileError:
+            raise RegistryError(f"the registry {path} is not a regular file", hint=fix) from None
+        except UnicodeDecodeError as exc:
+            raise RegistryError(f"the registry {path} is not UTF-8 text (byte {exc.start})", hint=fix) from None
         return parse(text, path)
     text = resources.files("edgejudge.store").joinpath("models.toml").read_text(encoding="utf-8")
     return parse(text, "models.toml")
