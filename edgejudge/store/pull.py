@@ -48,7 +48,7 @@ def _offline(hub, offline: bool):
     if not offline:
         yield
         return
-    import huggingface_hub.constants as constants  # by name: huggingface_hub loads submodules lazily
+    from huggingface_hub import constants  # a submodule, imported by name (not hub.constants)
 
     saved = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = True
