@@ -78,6 +78,10 @@ def test_hostile_model_refs(store, command, case):
     assert result.stdout == ""
 
 
+NO_FIFOS = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+
+
+@NO_FIFOS
 def test_a_fifo_as_the_model_or_the_import_is_refused_not_waited_on(store, tmp_path, run_cli):
     fifo = tmp_path / "model.gguf"
     os.mkfifo(fifo)
@@ -199,7 +203,7 @@ def test_an_unusable_edgejudge_home_is_a_store_error(tmp_path, monkeypatch, comm
     assert a_file.read_bytes() == b"x"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes to read-only directories")
 def test_a_read_only_store_is_a_store_error(store, tmp_path):
     store.mkdir()
     store.chmod(0o500)
@@ -268,6 +272,8 @@ def test_a_registry_that_cannot_be_read_is_a_registry_error(tmp_path, monkeypatc
     if content == "a directory":
         path.mkdir()
     elif content == "a fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs on this platform")
         os.mkfifo(path)
     else:
         path.write_bytes(content)
