@@ -146,6 +146,7 @@ def _pull_and_convert(spec: registry.ModelSpec, quant: str, file: registry.Model
 
 
 def _work_root() -> Path:
-    root = disk.home() / "work"
-    root.mkdir(parents=True, exist_ok=True)
+    root = inventory.inside(disk.store_root() / "work")
+    with inventory.writing(root):
+        root.mkdir(parents=True, exist_ok=True)
     return root
