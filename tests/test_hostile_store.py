@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from edgejudge.cli import cli
 from edgejudge.errors import EdgejudgeError, ModelFileError, UsageError
-from edgejudge.store import disk, gguf_file, inventory, registry, resolve
+from edgejudge.store import disk, gguf_file, identity, inventory, registry, resolve
 
 F32_FILE = gguf_bytes(VALID_KVS, (("token_embd.weight", (4, 8), 0, 0, 128),))
 
@@ -262,8 +262,8 @@ def test_the_quant_of_a_file_without_a_file_type_comes_from_its_tensors(tmp_path
     path = tmp_path / "q8.gguf"  # one Q8_0 matrix (type 8: 34 bytes per 32 values), no general.file_type
     path.write_bytes(gguf_bytes(VALID_KVS, (("token_embd.weight", (32, 4), 8, 0, 136),)))
     info = gguf_file.read(path)
-    assert info.quant == "" and gguf_file.file_quant(info) == "Q8_0"
-    assert gguf_file.quant_agrees("q8_0", info) and not gguf_file.quant_agrees("Q4_K_M", info)
+    assert info.quant == "" and identity.file_quant(info) == "Q8_0"
+    assert identity.quant_agrees("q8_0", info) and not identity.quant_agrees("Q4_K_M", info)
 
 
 @pytest.mark.parametrize("content", [b"\xff\xfe not utf-8", b"", "a directory", "a fifo"])

@@ -79,7 +79,7 @@ class RemoteSettings:
 
 class Client:
     """JSON over HTTP with a total deadline per request and retries for transient failures
-    (transport.py: deadlines, redirects, kept-alive connections; answers.py: answer shapes)."""
+    (transport.py: deadlines, redirects, kept-alive connections; answers.py: answer shapes).."""
 
     def __init__(self, settings: RemoteSettings):
         self.settings = settings

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import mmap
 import os
-import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgejudge.errors import ModelFileError, UsageError
+from edgejudge.store.paths import open_regular
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -188,59 +188,6 @@ def read(path: str | Path) -> GGUFInfo:
         raise ModelFileError(f"{path} cannot be read: {exc.strerror or exc}", hint="check the path") from None
     except ValueError:  # a NUL byte in the path
         raise UsageError(f"{str(path)[:80]!r} is not a valid path (it holds a NUL byte)", hint="check the path") from None
-
-
-def open_regular(path: Path):
-    """Open ``path`` for reading only if it is a regular file: a FIFO, a device or a socket is
-    refused before anything reads from it (opening a FIFO for reading would wait for a writer)."""
-    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to wait on
-    fd = os.open(path, os.O_RDONLY | nonblock | getattr(os, "O_BINARY", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(21, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
-            raise ModelFileError(f"{path} is not a regular file (a FIFO, a device or a socket)",
-                                 hint="give the path of a .gguf file; a model cannot be streamed through a pipe")
-        if nonblock:
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def file_quant(info: GGUFInfo) -> str:
-    """The quantization the file really has: its ``general.file_type``, else the type that holds
-    most of its matrices' elements (``Q4_K`` for a Q4_K_M file without a file type)."""
-    if info.quant:
-        return info.quant
-    from gguf.constants import GGMLQuantizationType
-
-    weights: dict[int, int] = {}
-    for tensor in info.tensors:
-        if len(tensor.dims) >= 2:
-            count = 1
-            for d in tensor.dims:
-                count *= d
-            weights[tensor.ggml_type] = weights.get(tensor.ggml_type, 0) + count
-    if not weights:
-        weights = {t.ggml_type: 1 for t in info.tensors[:1]}
-    dominant = max(weights, key=weights.__getitem__)
-    try:
-        return GGMLQuantizationType(dominant).name
-    except ValueError:
-        return "unknown"
-
-
-def quant_agrees(claimed: str, info: GGUFInfo) -> bool:
-    """Whether a quant name (``Q4_K_M``) is what the file holds: its file type when it has one,
-    else its dominant tensor type (``Q4_K`` for ``Q4_K_M``/``Q4_K_S``)."""
-    claimed = claimed.upper()
-    if info.quant:
-        return claimed == info.quant.upper()
-    real = file_quant(info).upper()
-    return claimed == real or claimed.rsplit("_", 1)[0] == real
 
 
 def _parse(r: _Reader, quant_sizes, quant_type, architectures, file_types) -> GGUFInfo:

@@ -28,37 +28,15 @@ from pathlib import Path
 from edgejudge import files
 from edgejudge.errors import ModelFileError, ModelNotFound, StoreError, UsageError
 from edgejudge.store import disk, gguf_file, registry
-
-
-def check_name(model_id: str, quant: str | None = None) -> None:
-    shown = _shown(model_id)
-    if not registry.valid_id(model_id):
-        raise UsageError(f"{shown} is not a valid model id",
-                         hint="ids are 1 to 64 lower-case letters, digits, '.', '_' and '-' (no slashes), e.g. my-judge")
-    if quant is not None and not registry.valid_quant(quant):
-        raise UsageError(f"{_shown(quant)} is not a valid quant name",
-                         hint="1 to 16 letters, digits and '_', e.g. Q4_K_M, Q8_0, BF16")
-
-
-def _shown(text) -> str:
-    """A name for a message: quoted, with control characters escaped, and cut to a readable length."""
-    text = repr(text)
-    return text if len(text) <= 80 else text[:60] + f"…' ({len(text):,} characters)"
-
-
-def inside(path: Path) -> Path:
-    """``path``, built on :func:`disk.store_root`, checked to be where it says: no symbolic link on
-    the way leads out of (or around) the store. Raises :class:`StoreError`."""
-    path = Path(path)
-    try:
-        real = path.resolve()
-    except (OSError, RuntimeError) as exc:  # a loop of links
-        raise StoreError(f"{path} cannot be used: {exc}", hint="check the model store for odd links") from None
-    if real != path:
-        raise StoreError(f"{path} is a symbolic link (or lies behind one) to {real}; edgejudge does not follow "
-                         "links in its model store",
-                         hint=f"remove the link, or move the files into {disk.store_root()}")
-    return path
+from edgejudge.store.identity import check_identity
+from edgejudge.store.paths import (
+    check_name,
+    inside,
+    open_regular,
+    plain_name,
+    shown,
+    writing,
+)
 
 
 def model_dir(model_id: str) -> Path:
@@ -84,18 +62,6 @@ def locked(model_id: str):
         lock.release()
 
 
-@contextlib.contextmanager
-def writing(where: Path):
-    """Turn a failure to write in the store (read-only, full, not a directory) into a StoreError."""
-    try:
-        yield
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise StoreError(f"cannot write to the model store at {where}: {exc.strerror or exc}",
-                         hint="check that EDGEJUDGE_HOME is a directory you can write to, with free space") from None
-
-
 MANIFEST_ENTRY = {"file": str, "sha256": str, "size": int}
 
 
@@ -113,19 +79,14 @@ def read_manifest(model_id: str) -> dict:
         raise ModelFileError(f"{path} is not an edgejudge manifest", hint=fix)
     for quant, entry in data["files"].items():
         if not registry.valid_quant(quant) or not isinstance(entry, dict):
-            raise ModelFileError(f"{path}: {_shown(quant)} is not a quant with an entry", hint=fix)
+            raise ModelFileError(f"{path}: {shown(quant)} is not a quant with an entry", hint=fix)
         for key, kind in MANIFEST_ENTRY.items():
             if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
                 raise ModelFileError(f"{path}: files.{quant}.{key} is missing or not a {kind.__name__}", hint=fix)
-        if not _plain_name(entry["file"]):
-            raise ModelFileError(f"{path}: files.{quant}.file {_shown(entry['file'])} is not a plain file name",
+        if not plain_name(entry["file"]):
+            raise ModelFileError(f"{path}: files.{quant}.file {shown(entry['file'])} is not a plain file name",
                                  hint=fix)
     return data
-
-
-def _plain_name(name: str) -> bool:
-    return bool(name) and name not in (".", "..") and not name.startswith(".") and \
-        not any(c in name for c in "/\\\0") and name.isprintable() and len(name.encode()) <= 255
 
 
 def _write_manifest(model_id: str, manifest: dict) -> None:
@@ -143,35 +104,6 @@ def stored_path(model_id: str, quant: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def check_identity(info: gguf_file.GGUFInfo, model_id: str, quant: str) -> None:
-    """Refuse a file that is not the model it is stored as: the registry's architecture, family,
-    pre-tokenizer and vocabulary size (for a registered id), and the quant the file really holds."""
-    spec = registry.load().models.get(model_id)
-    what = f"{info.path} cannot be {model_id}:{quant}"
-    problems = []
-    if spec is not None:
-        family = info.get("edgejudge.family")
-        pre = info.get("tokenizer.ggml.pre")
-        if info.architecture != spec.architecture:
-            problems.append(f"its architecture is {info.architecture!r}, {spec.id}'s is {spec.architecture!r}")
-        if isinstance(family, str) and family != spec.family:
-            problems.append(f"it was converted for the {family!r} judge family, {spec.id} is {spec.family!r}")
-        if isinstance(pre, str) and pre != spec.pre_tokenizer:
-            problems.append(f"its pre-tokenizer is {pre!r}, {spec.id}'s is {spec.pre_tokenizer!r}")
-        if spec.vocab_size is not None and info.vocab_size is not None and info.vocab_size != spec.vocab_size:
-            problems.append(f"its vocabulary has {info.vocab_size:,} tokens, {spec.id}'s has {spec.vocab_size:,}")
-    real = gguf_file.file_quant(info)
-    if not gguf_file.quant_agrees(quant, info):
-        problems.append(f"it holds {real}, not {quant}")
-    if not problems:
-        return
-    if len(problems) == 1 and problems[0].startswith("it holds"):
-        hint = f"store it as {model_id}:{real}"
-    else:
-        hint = "this is another model; import it under an id of its own (--as my-model:QUANT)"
-    raise ModelFileError(f"{what}: " + "; ".join(problems), hint=hint)
-
-
 def install(src: Path, model_id: str, quant: str, *, source: str, filename: str | None = None,
             expected_sha256: str | None = None, link: bool = False) -> Path:
     """Copy (or hard-link) a GGUF into the store as ``model_id:quant``, atomically, and record it."""
@@ -179,8 +111,8 @@ def install(src: Path, model_id: str, quant: str, *, source: str, filename: str 
     src = Path(src)
     check_identity(gguf_file.read(src), model_id, quant)
     filename = filename or src.name
-    if not _plain_name(filename):
-        raise UsageError(f"{_shown(filename)} is not a plain file name")
+    if not plain_name(filename):
+        raise UsageError(f"{shown(filename)} is not a plain file name")
     with locked(model_id):
         target_dir = inside(model_dir(model_id) / quant)
         with writing(target_dir):
@@ -230,7 +162,7 @@ def _place(src: Path, tmp: Path, link: bool) -> str:
         except OSError:
             pass  # another filesystem: copy
     digest = hashlib.sha256()
-    with gguf_file.open_regular(src) as reader, open(tmp, "wb") as writer:
+    with open_regular(src) as reader, open(tmp, "wb") as writer:
         while chunk := reader.read(1 << 22):
             digest.update(chunk)
             writer.write(chunk)

@@ -48,8 +48,8 @@ def _offline(hub, offline: bool):
     if not offline:
         yield
         return
-    from huggingface_hub import constants  # a submodule, imported by name (not hub.constants)
-
+    # a submodule, imported by name: not hub.constants, an attribute only once something imported it
+    from huggingface_hub import constants
     saved = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = True
     try:

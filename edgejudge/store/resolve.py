@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgejudge.errors import ModelFileError, ModelNotFound, UsageError
-from edgejudge.store import gguf_file, inventory, registry
+from edgejudge.store import gguf_file, identity, inventory, registry
 from edgejudge.store.disk import file_sha256, pypi_file
 
 
@@ -120,7 +120,7 @@ def resolve(ref: str | None) -> ResolvedModel:
     if found.path is not None:
         path = existing(found.path)
         info = gguf_file.read(path)
-        return ResolvedModel(path.stem, gguf_file.file_quant(info), path.resolve(), file_sha256(path), info, None)
+        return ResolvedModel(path.stem, identity.file_quant(info), path.resolve(), file_sha256(path), info, None)
     spec = found.spec
     if spec is None:
         return _resolve_imported(found.id, found.quant, registry.load())
@@ -140,8 +140,8 @@ def resolve(ref: str | None) -> ResolvedModel:
 
 def _check_quant(info: gguf_file.GGUFInfo, ref: str) -> None:
     """A stored file must hold the quant it is stored as (records report it)."""
-    if not gguf_file.quant_agrees(ref.rpartition(":")[2], info):
-        raise ModelFileError(f"{info.path} is stored as {ref} but holds {gguf_file.file_quant(info)}",
+    if not identity.quant_agrees(ref.rpartition(":")[2], info):
+        raise ModelFileError(f"{info.path} is stored as {ref} but holds {identity.file_quant(info)}",
                              hint=f"remove it (edgejudge rm {ref}) and import the right file")
 
 
