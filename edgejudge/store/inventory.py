@@ -8,9 +8,10 @@ Layout under ``disk.home()``::
 
 Ids and quants are checked against the registry's patterns (whole-string matches) before they
 become paths, and every path is checked to resolve inside the store before it is read, written or
-removed: a symbolic link in the store that leads out of it is refused, never followed. Every file lands under a temporary name and is renamed when complete
-(a kill at any moment leaves the old state or the new one), and a per-model lock keeps two
-concurrent pulls or imports of one model from interleaving.
+removed: a symbolic link in the store that leads out of it is refused, never followed (paths.py).
+Every file lands under a temporary name and is renamed when complete (a kill at any moment leaves
+the old state or the new one), and a per-model lock keeps two concurrent pulls or imports of one
+model from interleaving.
 """
 
 from __future__ import annotations
