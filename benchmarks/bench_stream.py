@@ -19,7 +19,6 @@ unconstrained (--gemma), and peak memory of `edgejudge score` <= model file + KV
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile

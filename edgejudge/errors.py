@@ -27,6 +27,7 @@ code  class                    meaning
 13    ParseError               a free-running judge output holds no valid verdict
 14    OutputError              the output cannot be written (full disk, read-only, closed pipe,
                                or another run holds it)
+15    StoreError               the model store ($EDGEJUDGE_HOME) is not a usable directory
 130   Interrupted              stopped by Ctrl-C or SIGTERM
 ====  =======================  ==============================================================
 """
@@ -155,6 +156,13 @@ class OutputError(EdgejudgeError):
 
     exit_code = 14
     code = "output"
+
+
+class StoreError(EdgejudgeError):
+    """The model store ($EDGEJUDGE_HOME) is not a usable directory, or a path in it leads outside (exit 15)."""
+
+    exit_code = 15
+    code = "store"
 
 
 class Interrupted(EdgejudgeError):

@@ -59,3 +59,59 @@ def start_llama_server(binary: str, model: Path, log: Path, *, slots: int = 2, t
     return launch([binary, "-m", str(model), "--host", "127.0.0.1", "--port", "{port}", "-c", str(n_ctx),
                    "-np", str(slots), "-t", str(threads), "-tb", str(threads), "--no-repack", "--no-webui",
                    "--seed", "0"], log, "/health")
+
+
+class RawStub:
+    """A loopback HTTP/1.1 server (keep-alive) whose every answer a test scripts byte by byte:
+    ``answer(method, path, headers, body) -> (status, headers, body_bytes, drip_seconds)``; with
+    ``drip_seconds`` the status line, headers and body are sent one byte at a time. It records each
+    request (method, path, headers) and counts the connections it accepted."""
+
+    def __init__(self, answer):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, str, dict]] = []
+        self.connections = 0
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def setup(self):
+                super().setup()
+                stub.connections += 1
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                stub.requests.append((self.command, self.path, dict(self.headers)))
+                status, headers, data, drip = answer(self.command, self.path, dict(self.headers), body)
+                head = f"HTTP/1.1 {status} X\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                head += f"Content-Length: {len(data)}\r\n\r\n"
+                raw = head.encode() + data
+                try:
+                    if drip:
+                        for i in range(len(raw)):
+                            self.wfile.write(raw[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(drip)
+                    else:
+                        self.wfile.write(raw)
+                except OSError:
+                    self.close_connection = True
+
+            do_GET = do_POST = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

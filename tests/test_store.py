@@ -235,7 +235,9 @@ def test_import_refuses_corrupt_files_and_wrong_checksums(hub_env, tmp_path, qwe
     broken.write_bytes(gguf_bytes(VALID_KVS, ())[:40])
     result = CliRunner().invoke(cli, ["import", str(broken), "--as", "x:Q8_0"])
     assert result.exit_code == 4
-    result = CliRunner().invoke(cli, ["import", str(qwen3_gguf["bf16"]), "--as", "tiny-gguf:Q4_K_M"])
+    other = tmp_path / "other.gguf"  # the right model and quant, other bytes
+    other.write_bytes(qwen3_gguf["q4_k_m"].read_bytes() + b"\0" * 32)
+    result = CliRunner().invoke(cli, ["import", str(other), "--as", "tiny-gguf:Q4_K_M"])
     assert result.exit_code == 4 and "sha256" in result.output
     assert inventory.read_manifest("tiny-gguf")["files"] == {}
 

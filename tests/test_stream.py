@@ -1,6 +1,5 @@
 """JSON Lines streaming, resume after kill -9, the stdio co-process, and the API from threads."""
 
-import os
 import signal
 import subprocess
 import sys

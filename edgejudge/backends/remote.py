@@ -20,15 +20,15 @@ control token's text (``<|im_end|>``) is not kept inert as it is by the local ba
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 
-from edgejudge.errors import RemoteError
+from edgejudge.backends import answers, transport
+from edgejudge.errors import RemoteError, UsageError
 from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
 
 TRANSIENT_STATUS = (429, 500, 502, 503, 504)
@@ -48,12 +48,29 @@ class RemoteSettings:
     dialect: str = "auto"  # "llama.cpp" (llama-server, llama-cpp-python) or "vllm"
 
     def __post_init__(self):
-        parsed = urllib.parse.urlparse(self.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise RemoteError(f"--base-url {self.base_url!r} is not an http(s) URL",
-                              hint="e.g. --base-url http://127.0.0.1:8080")
+        shown = repr(self.base_url) if len(self.base_url) <= 200 else f"of {len(self.base_url):,} characters"
+        example = "e.g. --base-url http://127.0.0.1:8080 (the key goes in --api-key-env)"
+        try:
+            parsed = urllib.parse.urlsplit(self.base_url)
+            parsed.port  # noqa: B018 - raises for a port that is not a number in range
+        except ValueError as exc:
+            raise UsageError(f"--base-url {shown} is not a valid URL: {exc}", hint=example) from None
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise UsageError(f"--base-url {shown} is not an http(s) URL", hint=example)
+        if not self.base_url.isprintable() or any(c.isspace() for c in self.base_url) or len(self.base_url) > 2048:
+            raise UsageError(f"--base-url {shown} holds spaces or control characters, or is too long", hint=example)
+        if parsed.username is not None or parsed.query or parsed.fragment:
+            shown = "" if parsed.username is None else "(not shown: it holds credentials) "
+            raise UsageError(f"--base-url {shown or repr(self.base_url[:200]) + ' '}holds a user, a query or a "
+                             "fragment; give the server's address and path only", hint=example)
+        if self.api_key is not None and (not self.api_key or not self.api_key.isprintable()
+                                         or any(c.isspace() for c in self.api_key) or not self.api_key.isascii()):
+            raise UsageError("the API key is empty or holds spaces, control or non-ASCII characters",
+                             hint="check the variable --api-key-env names (a trailing newline?)")
         if self.dialect not in ("auto", "llama.cpp", "vllm"):
-            raise RemoteError(f"dialect {self.dialect!r} is not auto, llama.cpp or vllm")
+            raise UsageError(f"dialect {self.dialect!r} is not auto, llama.cpp or vllm")
+        if not (self.timeout > 0 and math.isfinite(self.timeout)) or self.retries < 0 or self.backoff < 0:
+            raise UsageError("the timeout must be a positive number of seconds, retries and backoff >= 0")
 
     @property
     def host(self) -> str:
@@ -61,45 +78,62 @@ class RemoteSettings:
 
 
 class Client:
-    """JSON over HTTP with retries for transient failures."""
+    """JSON over HTTP with a total deadline per request and retries for transient failures
+    (transport.py: deadlines, redirects, kept-alive connections; answers.py: answer shapes).."""
 
     def __init__(self, settings: RemoteSettings):
         self.settings = settings
         root = settings.base_url.rstrip("/")
         self.root = root if root.endswith("/v1") else root + "/v1"
+        self.connections = transport.Connections()
 
-    def request(self, method: str, path: str, body: dict | None = None) -> dict:
+    def close(self) -> None:
+        self.connections.close()
+
+    def request(self, method: str, path: str, body: dict | None = None):
+        """The decoded JSON answer (of any shape: the caller checks it with answers.py)."""
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.settings.api_key:
             headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        host = self.settings.host
         attempt = 0
         while True:
             attempt += 1
             try:
-                req = urllib.request.Request(self.root + path, data=data, headers=headers, method=method)
-                with urllib.request.urlopen(req, timeout=self.settings.timeout) as response:
-                    return json.loads(response.read())
-            except urllib.error.HTTPError as exc:
-                detail = exc.read()[:300].decode("utf-8", "replace")
-                if exc.code in TRANSIENT_STATUS and attempt <= self.settings.retries:
-                    self._wait(attempt, exc.headers.get("Retry-After"))
-                    continue
-                raise RemoteError(f"{self.settings.host} answered {exc.code} to {path}: {detail}",
-                                  hint="check the server's log" if exc.code >= 500 else
-                                  "the request was refused; check --server-model and the server's options") from None
-            except (TimeoutError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-                    raise RemoteError(f"{self.settings.host} did not answer {path} within {self.settings.timeout:g} s",
-                                      code="timeout", hint="raise --timeout, or lower --concurrency") from None
+                answer = self.connections.request(method, self.root + path, data, headers,
+                                                  timeout=self.settings.timeout)
+            except transport.DeadlinePassed:
+                raise RemoteError(f"{host} did not answer {path} within {self.settings.timeout:g} s",
+                                  code="timeout", hint="raise --timeout, or lower --concurrency") from None
+            except transport.RedirectRefused as exc:
+                raise RemoteError(f"{host} redirected {path}, and edgejudge does not follow it: {exc}",
+                                  code="protocol", hint="give the server's final address as --base-url") from None
+            except transport.BodyTooLarge as exc:
+                raise RemoteError(f"{host} sent an answer to {path} of {exc}", code="protocol",
+                                  hint="is --base-url an OpenAI-compatible server?") from None
+            except TimeoutError:
+                raise RemoteError(f"{host} did not answer {path} within {self.settings.timeout:g} s",
+                                  code="timeout", hint="raise --timeout, or lower --concurrency") from None
+            except (OSError, http.client.IncompleteRead) as exc:
                 if attempt <= self.settings.retries:
                     self._wait(attempt, None)
                     continue
-                raise RemoteError(f"cannot reach {self.settings.host}: {reason}", code="backend_unavailable",
+                reason = getattr(exc, "strerror", None) or exc
+                raise RemoteError(f"cannot reach {host}: {reason}", code="backend_unavailable",
                                   hint="is the server running at --base-url?") from None
-            except json.JSONDecodeError:
-                raise RemoteError(f"{self.settings.host} sent something other than JSON for {path}") from None
+            except http.client.HTTPException as exc:
+                raise RemoteError(f"{host} does not speak HTTP as expected ({type(exc).__name__}: {exc})",
+                                  code="protocol", hint="is --base-url an OpenAI-compatible server?") from None
+            if answer.status in TRANSIENT_STATUS and attempt <= self.settings.retries:
+                self._wait(attempt, answer.headers.get("Retry-After"))
+                continue
+            if not 200 <= answer.status < 300:
+                detail = answer.body[:300].decode("utf-8", "replace")
+                raise RemoteError(f"{host} answered {answer.status} to {path}: {detail}",
+                                  hint="check the server's log" if answer.status >= 500 else
+                                  "the request was refused; check --server-model and the server's options")
+            return answers.decode(answer.body, host, path)
 
     def _wait(self, attempt: int, retry_after: str | None) -> None:
         delay = self.settings.backoff * 2 ** (attempt - 1)
@@ -114,18 +148,18 @@ class RemoteEngine:
     def __init__(self, settings: RemoteSettings):
         self.settings = settings
         self.client = Client(settings)
-        listing = self.client.request("GET", "/models").get("data") or []
+        listing = answers.models(self.client.request("GET", "/models"), settings.host)
         if not listing and not settings.model:
             raise RemoteError(f"{settings.host} lists no model", hint="give --server-model")
         self.model = settings.model or listing[0]["id"]
-        owner = next((m.get("owned_by", "") for m in listing if m.get("id") == self.model), "")
+        owner = next((m["owned_by"] or "" for m in listing if m["id"] == self.model), "")
         self.dialect = settings.dialect if settings.dialect != "auto" else ("vllm" if owner == "vllm" else "llama.cpp")
 
     def describe(self) -> dict:
         return {"backend": "openai", "host": self.settings.host, "server_model": self.model, "dialect": self.dialect}
 
     def close(self) -> None:
-        pass
+        self.client.close()
 
     def truncate(self, n: int) -> None:
         pass  # the server keeps its own prompt cache
@@ -149,12 +183,9 @@ class RemoteEngine:
         outcome.timings["total_s"] = time.perf_counter() - started
         return outcome
 
-    def _completion(self, body: dict) -> dict:
-        answer = self.client.request("POST", "/completions", {"model": self.model, **body})
-        choices = answer.get("choices") or []
-        if not choices:
-            raise RemoteError(f"{self.settings.host} returned no completion")
-        return answer
+    def _completion(self, body: dict) -> answers.Completion:
+        return answers.completion(self.client.request("POST", "/completions", {"model": self.model, **body}),
+                                  self.settings.host)
 
     def _generate(self, step: Generate, text: str, seed: int, outcome: Outcome) -> tuple[str, str]:
         s = step.sampling
@@ -172,20 +203,19 @@ class RemoteEngine:
             else:
                 body["grammar"] = step.grammar
         answer = self._completion(body)
-        choice = answer["choices"][0]
-        generated = choice.get("text") or ""
-        used = (answer.get("usage") or {}).get("completion_tokens", 0)
+        generated = answer.text
+        used = answer.completion_tokens
         outcome.generated_tokens += used
-        outcome.prompt_tokens = outcome.prompt_tokens or (answer.get("usage") or {}).get("prompt_tokens", 0)
+        outcome.prompt_tokens = outcome.prompt_tokens or answer.prompt_tokens
         if step.think:
             outcome.think_tokens += used
-        stopped = choice.get("finish_reason") == "stop" and bool(step.stop)
-        hit = choice.get("stop_reason")
+        stopped = answer.finish_reason == "stop" and bool(step.stop)
+        hit = answer.stop_reason
         if stopped and isinstance(hit, int):
             stopped = False  # vLLM: ended by a stop token (EOS), not by a stop text
         # The server removes the stop text from its answer; the model did write it.
         stop_text = hit if isinstance(hit, str) and hit in step.stop else (step.stop[0] if step.stop else "")
-        outcome.exhausted[step.name] = choice.get("finish_reason") == "length"
+        outcome.exhausted[step.name] = answer.finish_reason == "length"
         if stopped:
             return generated, text + generated + stop_text + step.on_stop
         return generated, text + generated + step.close
@@ -196,17 +226,14 @@ class RemoteEngine:
         """The server's most likely next tokens after ``prompt``, as text → log-probability, from
         the raw distribution (before any sampler)."""
         answer = self._completion({"prompt": prompt, "max_tokens": 1, "logprobs": TOP_LOGPROBS, "temperature": 0.0})
-        outcome.prompt_tokens = outcome.prompt_tokens or (answer.get("usage") or {}).get("prompt_tokens", 0)
-        logprobs = answer["choices"][0].get("logprobs") or {}
-        if logprobs.get("top_logprobs"):  # OpenAI completions shape (vLLM, llama-cpp-python)
-            top = logprobs["top_logprobs"][0] or {}
-        elif logprobs.get("content"):  # llama-server
-            top = {entry["token"]: entry["logprob"] for entry in logprobs["content"][0].get("top_logprobs", [])}
-        else:
+        outcome.prompt_tokens = outcome.prompt_tokens or answer.prompt_tokens
+        # OpenAI's completions shape (vLLM, llama-cpp-python) or llama-server's, checked in answers.py
+        top = answers.top_logprobs(answer.logprobs, self.settings.host)
+        if top is None:
             raise RemoteError(f"{self.settings.host} gave no log-probabilities",
                               hint="llama-cpp-python's server needs logits_all (its default); vLLM needs "
                               "--max-logprobs >= 20")
-        return {token: float(value) for token, value in top.items() if token and value is not None}
+        return top
 
     def _read_labels(self, step: ReadLabels, context: str, outcome: Outcome) -> LabelRead:
         """Label probabilities at the points where the labels part, as the local engine reads them.

@@ -118,13 +118,11 @@ class Judge:
         from edgejudge.backends.remote import RemoteEngine
         from edgejudge.judging import prompts
 
-        reg = registry.load()
-        ref = model or reg.default_model
-        fmt = prompts.format_for(ref)
-        model_id, quant = resolve.split_ref(ref)
-        spec = None if resolve.looks_like_path(ref) else reg.models.get(model_id)
+        found = resolve.target(model or registry.load().default_model)
+        fmt = prompts.format_for(found.ref)
+        spec = found.spec
         engine = RemoteEngine(remote_settings)
-        resolved = RemoteModel(model_id if spec else ref, quant, spec, fmt.family, engine.describe())
+        resolved = RemoteModel(found.id if spec else found.ref, found.quant, spec, fmt.family, engine.describe())
         judge = cls(resolved, None, None, engine=engine, fmt=fmt)
         judge._remote = remote_settings
         return judge

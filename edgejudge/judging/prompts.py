@@ -7,8 +7,6 @@ Registered judges use their family's own rendering, so no file is needed at all;
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from edgejudge.formats import Format, JudgeOptions
 from edgejudge.items import Item
@@ -17,22 +15,28 @@ from edgejudge.store import gguf_file, registry, resolve
 
 
 def format_for(model_ref: str | None) -> Format:
-    reg = registry.load()
-    ref = model_ref or os.environ.get("EDGEJUDGE_MODEL") or reg.default_model
-    if resolve.looks_like_path(ref) or Path(ref).is_file():
-        info = gguf_file.read(ref)
+    """The judge format ``-m`` names, resolved as ``judge`` resolves it (:func:`resolve.target`):
+    a registered judge of a known family needs no file; any other needs its GGUF's header."""
+    found = resolve.target(model_ref)
+    spec = found.spec
+    if spec is not None and spec.family != "generic":
+        return Format(spec.family, chat_template=None, sampling=spec.sampling, think_budget=spec.think_budget,
+                      authors_think_budget=spec.authors_think_budget, model_id=spec.id)
+    if found.path is not None:
+        info = gguf_file.read(resolve.existing(found.path))
         family = info.get("edgejudge.family")
         family = family if family in registry.FAMILIES else "generic"
-        return Format(family, chat_template=info.get("tokenizer.chat_template"))
-    model_id, quant = resolve.split_ref(ref)
-    spec = reg.get(model_id)
-    template = None
-    if spec.family == "generic":
-        path = resolve.locate(spec, spec.quant_name(quant), spec.file(quant))
-        info = gguf_file.read(path)
-        template = info.get("tokenizer.chat_template")
-    return Format(spec.family, chat_template=template, sampling=spec.sampling, think_budget=spec.think_budget,
-                  authors_think_budget=spec.authors_think_budget, model_id=spec.id)
+        return Format(family, chat_template=_template(info))
+    resolved = resolve.resolve(found.ref)  # a registered generic judge, or an imported one
+    return Format(resolved.family, chat_template=_template(resolved.gguf),
+                  sampling=spec.sampling if spec else None, think_budget=spec.think_budget if spec else None,
+                  authors_think_budget=spec.authors_think_budget if spec else None,
+                  model_id=spec.id if spec else None)
+
+
+def _template(info: gguf_file.GGUFInfo) -> str | None:
+    template = info.get("tokenizer.chat_template")
+    return template if isinstance(template, str) else None
 
 
 def unverified(model_ref: str | None, item: Item) -> str:

@@ -3,6 +3,8 @@ whether this machine can run them (download, file size and memory per quant; see
 
 from __future__ import annotations
 
+import logging
+
 from edgejudge.errors import EdgejudgeError
 from edgejudge.store import inventory, registry, resolve, sizing
 
@@ -42,7 +44,11 @@ def rows() -> list[dict]:
     for model_id in inventory.stored_models():
         if model_id in reg.models:
             continue
-        files = inventory.read_manifest(model_id)["files"]
+        try:
+            files = inventory.read_manifest(model_id)["files"]
+        except EdgejudgeError as exc:  # listed, not fatal: edgejudge verify and rm deal with it
+            logging.getLogger("edgejudge").warning("skipping %s: %s", model_id, exc.message)
+            continue
         out.append({"id": model_id, "name": "(imported)", "family": "", "tasks": [], "params": "",
                     "quants": list(files), "default_quant": "", "default": False,
                     "installed": [{"quant": q, "path": str(inventory.stored_path(model_id, q)), "size": e["size"]}

@@ -1,6 +1,8 @@
 """The store on disk: where it lives, files shipped inside installed distributions, the hash cache.
 
-Hashes are cached by (path, size, mtime, inode), so an unchanged 8 GB file is not hashed on every run.
+Hashes are cached by (path, size, mtime, ctime, inode), so an unchanged 8 GB file is not hashed on
+every run. The ctime is in the key because a process can restore a file's size and mtime after
+changing it (``os.utime``), but not its ctime: any write or utime moves it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from edgejudge.errors import StoreError
 from edgejudge.files import write_atomic
 
 
@@ -21,6 +24,24 @@ def home() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "edgejudge"
+
+
+def store_root() -> Path:
+    """:func:`home`, checked to be usable as the store: a directory (or nothing yet), resolved."""
+    where = home()
+    variable = "EDGEJUDGE_HOME" if os.environ.get("EDGEJUDGE_HOME") else "the model store"
+    try:
+        root = where.resolve()
+        # the store, or the first folder above it that exists (the store is made there on first use)
+        existing = next(p for p in (root, *root.parents) if p.exists())
+        if not existing.is_dir():
+            what = "is not a directory" if existing == root else f"lies under {existing}, which is not a directory"
+            raise StoreError(f"{variable} ({where}) {what}",
+                             hint="point EDGEJUDGE_HOME at a directory (it is created if missing), or unset it")
+    except OSError as exc:
+        raise StoreError(f"{variable} ({where}) cannot be used: {exc.strerror or exc}",
+                         hint="point EDGEJUDGE_HOME at a directory you can write to") from None
+    return root
 
 
 
@@ -40,7 +61,7 @@ def pypi_file(distribution: str, filename: str) -> Path | None:
 
 def _hash_key(path: Path) -> str:
     stat = path.stat()
-    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
 
 
 def file_sha256(path: Path, *, use_cache: bool = True) -> str:
@@ -52,7 +73,9 @@ def file_sha256(path: Path, *, use_cache: bool = True) -> str:
         if cached:
             return cached
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    from edgejudge.store.paths import open_regular
+
+    with open_regular(path) as handle:
         while chunk := handle.read(1 << 22):
             digest.update(chunk)
     value = digest.hexdigest()
@@ -61,7 +84,7 @@ def file_sha256(path: Path, *, use_cache: bool = True) -> str:
 
 
 def remember_sha256(path: Path, value: str) -> None:
-    """Record a file's hash in the cache (keyed by path, size, mtime and inode)."""
+    """Record a file's hash in the cache (keyed by path, size, mtime, ctime and inode)."""
     path = Path(path).resolve()
     cache_file = home() / "hashes.json"
     cache = {k: v for k, v in _read_json(cache_file).items() if not k.startswith(f"{path}|")}

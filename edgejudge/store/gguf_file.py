@@ -16,12 +16,14 @@ This reader skips what it does not need and bounds every count by the bytes that
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgejudge.errors import ModelFileError
+from edgejudge.errors import ModelFileError, UsageError
 from edgejudge.store import gguf_semantics
+from edgejudge.store.paths import open_regular
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -63,6 +65,14 @@ class GGUFInfo:
 
     def get(self, key: str, default=None):
         return self.metadata.get(key, default)
+
+    @property
+    def vocab_size(self) -> int | None:
+        """Tokens in the vocabulary (the length of ``tokenizer.ggml.tokens``), if it has one."""
+        if "tokenizer.ggml.tokens" in self.array_lengths:
+            return self.array_lengths["tokenizer.ggml.tokens"]
+        tokens = self.metadata.get("tokenizer.ggml.tokens")
+        return len(tokens) if isinstance(tokens, list) else None
 
     @property
     def context_length(self) -> int | None:
@@ -166,8 +176,8 @@ def read(path: str | Path) -> GGUFInfo:
 
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            size = path.stat().st_size
+        with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
             if size < 24:
                 raise ModelFileError(f"{path} is not a GGUF file: only {size} bytes",
                                      hint="the file is truncated or not a model; download or convert it again")
@@ -181,6 +191,10 @@ def read(path: str | Path) -> GGUFInfo:
                              hint="to convert a checkpoint folder use edgejudge convert") from None
     except PermissionError:
         raise ModelFileError(f"{path} cannot be read (permission denied)", hint="check the file's permissions") from None
+    except OSError as exc:  # a name too long, a loop of links, an I/O error
+        raise ModelFileError(f"{path} cannot be read: {exc.strerror or exc}", hint="check the path") from None
+    except ValueError:  # a NUL byte in the path
+        raise UsageError(f"{str(path)[:80]!r} is not a valid path (it holds a NUL byte)", hint="check the path") from None
 
 
 def _parse(r: _Reader, quant_sizes, quant_type, architectures, file_types) -> GGUFInfo:

@@ -6,10 +6,12 @@ Layout under ``disk.home()``::
     models/<id>/manifest.json            file, quant, size, sha256, source, added (per quant)
     locks/<id>.lock                      held while a model's files or manifest change
 
-Ids and quants are checked against the registry's patterns before they become paths, so no name
-can reach outside the store. Every file lands under a temporary name and is renamed when complete
-(a kill at any moment leaves the old state or the new one), and a per-model lock keeps two
-concurrent pulls or imports of one model from interleaving.
+Ids and quants are checked against the registry's patterns (whole-string matches) before they
+become paths, and every path is checked to resolve inside the store before it is read, written or
+removed: a symbolic link in the store that leads out of it is refused, never followed (paths.py).
+Every file lands under a temporary name and is renamed when complete (a kill at any moment leaves
+the old state or the new one), and a per-model lock keeps two concurrent pulls or imports of one
+model from interleaving.
 """
 
 from __future__ import annotations
@@ -25,56 +27,73 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgejudge import files
-from edgejudge.errors import ModelFileError, ModelNotFound, UsageError
+from edgejudge.errors import ModelFileError, ModelNotFound, StoreError, UsageError
 from edgejudge.store import disk, gguf_file, registry
-
-
-def check_name(model_id: str, quant: str | None = None) -> None:
-    if not registry.ID_RE.match(model_id or ""):
-        raise UsageError(f"{model_id!r} is not a valid model id",
-                         hint="ids are lower-case letters, digits, '.', '_' and '-' (no slashes), e.g. my-judge")
-    if quant is not None and not registry.QUANT_RE.match(quant):
-        raise UsageError(f"{quant!r} is not a valid quant name", hint="e.g. Q4_K_M, Q8_0, BF16")
-    if model_id in (".", ".."):
-        raise UsageError(f"{model_id!r} is not a valid model id")
+from edgejudge.store.identity import check_identity
+from edgejudge.store.paths import (
+    check_name,
+    inside,
+    open_regular,
+    plain_name,
+    shown,
+    writing,
+)
 
 
 def model_dir(model_id: str) -> Path:
     check_name(model_id)
-    return disk.home() / "models" / model_id
+    return inside(disk.store_root() / "models" / model_id)
 
 
 @contextlib.contextmanager
 def locked(model_id: str):
-    """Hold the model's lock (blocking): one writer per model at a time, across processes."""
-    check_name(model_id)
-    path = disk.home() / "locks" / f"{model_id}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    import fcntl  # POSIX only: imported here so that `import edgejudge` works on Windows
+    """Hold the model's lock (blocking): one writer per model at a time, across processes (and
+    threads: each call opens its own lock), on every platform (filelock, not fcntl)."""
+    import filelock
 
-    with open(path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    check_name(model_id)
+    path = inside(disk.store_root() / "locks" / f"{model_id}.lock")
+    with writing(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(path))
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+MANIFEST_ENTRY = {"file": str, "sha256": str, "size": int}
 
 
 def read_manifest(model_id: str) -> dict:
-    path = model_dir(model_id) / "manifest.json"
+    """The model's manifest, every entry checked (a plain file name, a sha256, a size)."""
+    path = inside(model_dir(model_id) / "manifest.json")
+    fix = f"remove it with edgejudge rm {model_id}, then import or pull it again"
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes())
     except FileNotFoundError:
         return {"id": model_id, "files": {}}
     except (OSError, ValueError):
-        raise ModelFileError(f"{path} is unreadable", hint=f"remove it and import or pull {model_id} again") from None
+        raise ModelFileError(f"{path} is unreadable", hint=fix) from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-        raise ModelFileError(f"{path} is not an edgejudge manifest", hint=f"remove it and pull {model_id} again")
+        raise ModelFileError(f"{path} is not an edgejudge manifest", hint=fix)
+    for quant, entry in data["files"].items():
+        if not registry.valid_quant(quant) or not isinstance(entry, dict):
+            raise ModelFileError(f"{path}: {shown(quant)} is not a quant with an entry", hint=fix)
+        for key, kind in MANIFEST_ENTRY.items():
+            if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
+                raise ModelFileError(f"{path}: files.{quant}.{key} is missing or not a {kind.__name__}", hint=fix)
+        if not plain_name(entry["file"]):
+            raise ModelFileError(f"{path}: files.{quant}.file {shown(entry['file'])} is not a plain file name",
+                                 hint=fix)
     return data
 
 
 def _write_manifest(model_id: str, manifest: dict) -> None:
-    files.write_atomic(model_dir(model_id) / "manifest.json", json.dumps(manifest, indent=2).encode() + b"\n")
+    path = inside(model_dir(model_id) / "manifest.json")
+    with writing(path):
+        files.write_atomic(path, json.dumps(manifest, indent=2).encode() + b"\n")
 
 
 def stored_path(model_id: str, quant: str) -> Path | None:
@@ -82,7 +101,7 @@ def stored_path(model_id: str, quant: str) -> Path | None:
     entry = read_manifest(model_id)["files"].get(quant)
     if entry is None:
         return None
-    path = model_dir(model_id) / quant / entry["file"]
+    path = inside(model_dir(model_id) / quant / entry["file"])
     return path if path.is_file() else None
 
 
@@ -91,38 +110,45 @@ def install(src: Path, model_id: str, quant: str, *, source: str, filename: str 
     """Copy (or hard-link) a GGUF into the store as ``model_id:quant``, atomically, and record it."""
     check_name(model_id, quant)
     src = Path(src)
-    gguf_file.read(src)
+    check_identity(gguf_file.read(src), model_id, quant)
     filename = filename or src.name
-    if "/" in filename or filename.startswith("."):
-        raise UsageError(f"{filename!r} is not a plain file name")
+    if not plain_name(filename):
+        raise UsageError(f"{shown(filename)} is not a plain file name")
     with locked(model_id):
-        target_dir = model_dir(model_id) / quant
-        target_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in target_dir.glob(".*.part"):  # from a writer killed mid-copy; we hold the lock
-            leftover.unlink(missing_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target_dir, prefix=f".{filename}.", suffix=".part")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            digest = _place(src, tmp, link)
-            if expected_sha256 and digest != expected_sha256:
-                raise ModelFileError(f"{src} has sha256 {digest[:16]}… but {model_id}:{quant} must be "
-                                     f"{expected_sha256[:16]}…", hint="the file is corrupt or is another model")
-            target = target_dir / filename
-            if target.exists() and os.path.samefile(tmp, target):
-                tmp.unlink()  # already there (hard links to one file: rename would do nothing)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        manifest = read_manifest(model_id)
-        for stale in target_dir.iterdir():
-            if stale.name != filename and not stale.name.startswith("."):
-                stale.unlink()
-        manifest["files"][quant] = {"file": filename, "quant": quant, "size": target.stat().st_size,
-                                    "sha256": digest, "source": source, "added": int(time.time())}
-        _write_manifest(model_id, manifest)
+        target_dir = inside(model_dir(model_id) / quant)
+        with writing(target_dir):
+            target_dir.mkdir(parents=True, exist_ok=True)
+            return _install_locked(src, model_id, quant, target_dir, filename, source, expected_sha256, link)
+
+
+def _install_locked(src: Path, model_id: str, quant: str, target_dir: Path, filename: str, source: str,
+                    expected_sha256: str | None, link: bool) -> Path:
+    """The body of :func:`install`, under the model's lock."""
+    for leftover in target_dir.glob(".*.part"):  # from a writer killed mid-copy; we hold the lock
+        leftover.unlink(missing_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target_dir, prefix=f".{filename}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        digest = _place(src, tmp, link)
+        if expected_sha256 and digest != expected_sha256:
+            raise ModelFileError(f"{src} has sha256 {digest[:16]}… but {model_id}:{quant} must be "
+                                 f"{expected_sha256[:16]}…", hint="the file is corrupt or is another model")
+        target = target_dir / filename
+        if target.exists() and os.path.samefile(tmp, target):
+            tmp.unlink()  # already there (hard links to one file: rename would do nothing)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    manifest = read_manifest(model_id)
+    for stale in target_dir.iterdir():
+        if stale.name != filename and not stale.name.startswith("."):
+            stale.unlink()
+    manifest["files"][quant] = {"file": filename, "quant": quant, "size": target.stat().st_size,
+                                "sha256": digest, "source": source, "added": int(time.time())}
+    _write_manifest(model_id, manifest)
     disk.remember_sha256(target, digest)
     return target
 
@@ -137,7 +163,7 @@ def _place(src: Path, tmp: Path, link: bool) -> str:
         except OSError:
             pass  # another filesystem: copy
     digest = hashlib.sha256()
-    with open(src, "rb") as reader, open(tmp, "wb") as writer:
+    with open_regular(src) as reader, open(tmp, "wb") as writer:
         while chunk := reader.read(1 << 22):
             digest.update(chunk)
             writer.write(chunk)
@@ -147,34 +173,45 @@ def _place(src: Path, tmp: Path, link: bool) -> str:
 
 
 def remove(model_id: str, quant: str | None = None) -> list[str]:
-    """Remove a stored model (or one quant of it); returns what was removed."""
+    """Remove a stored model (or one quant of it); returns what was removed. Works on a model whose
+    manifest is broken, and removes nothing a link in the store points at."""
     check_name(model_id, quant)
     removed = []
     with locked(model_id):
-        manifest = read_manifest(model_id)
-        quants = [quant] if quant else list(manifest["files"])
-        quants = [q for q in quants if q in manifest["files"] or (model_dir(model_id) / q).is_dir()]
+        folder = model_dir(model_id)
+        try:
+            manifest = read_manifest(model_id)
+        except ModelFileError:
+            manifest = {"id": model_id, "files": {}}  # unreadable: remove what is on disk
+        on_disk = [p.name for p in folder.iterdir() if p.is_dir() and registry.valid_quant(p.name)] \
+            if folder.is_dir() else []
+        quants = [quant] if quant else sorted(set(manifest["files"]) | set(on_disk))
+        quants = [q for q in quants if q in manifest["files"] or q in on_disk]
         if not quants:
             raise ModelNotFound(f"{model_id}{':' + quant if quant else ''} is not in the store ({disk.home()})",
                                 hint="edgejudge models lists what is installed")
-        for q in quants:
-            shutil.rmtree(model_dir(model_id) / q, ignore_errors=True)
-            manifest["files"].pop(q, None)
-            removed.append(f"{model_id}:{q}")
-        if manifest["files"]:
-            _write_manifest(model_id, manifest)
-        else:
-            (model_dir(model_id) / "manifest.json").unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                model_dir(model_id).rmdir()
+        with writing(folder):
+            for q in quants:
+                target = inside(folder / q)
+                if target.is_dir():
+                    shutil.rmtree(target)
+                manifest["files"].pop(q, None)
+                removed.append(f"{model_id}:{q}")
+            if manifest["files"]:
+                _write_manifest(model_id, manifest)
+            else:
+                inside(folder / "manifest.json").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
     return removed
 
 
 def stored_models() -> list[str]:
-    root = disk.home() / "models"
+    root = disk.store_root() / "models"
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file() and registry.ID_RE.match(p.name))
+    return sorted(p.name for p in root.iterdir() if registry.valid_id(p.name) and not p.is_symlink()
+                  and (p / "manifest.json").is_file())
 
 
 @dataclass(frozen=True)
@@ -195,7 +232,11 @@ def verify(model_id: str | None = None) -> list[Check]:
     for mid in ids:
         check_name(mid)
         spec = reg.models.get(mid)
-        entries = dict(read_manifest(mid)["files"])
+        try:
+            entries = dict(read_manifest(mid)["files"])
+        except (ModelFileError, StoreError) as exc:
+            checks.append(Check(mid, str(disk.home() / "models" / mid), False, exc.message))
+            continue
         if spec is not None:
             for quant, file in spec.files.items():
                 if file.kind == "pypi" and quant not in entries:
@@ -209,16 +250,19 @@ def verify(model_id: str | None = None) -> list[Check]:
             expected = [entry.get("sha256")]
             if spec is not None and quant in spec.files:
                 expected.append(spec.files[quant].sha256)
-            checks.append(_check(f"{mid}:{quant}", path, [e for e in expected if e]))
+            checks.append(_check(mid, quant, path, [e for e in expected if e], stored=not entry.get("pypi")))
     return checks
 
 
-def _check(ref: str, path: Path, expected: list[str]) -> Check:
-    if not path.is_file():
-        return Check(ref, str(path), False, "the file is missing")
+def _check(model_id: str, quant: str, path: Path, expected: list[str], *, stored: bool) -> Check:
+    ref = f"{model_id}:{quant}"
     try:
-        gguf_file.read(path)
-    except ModelFileError as exc:
+        if stored:
+            inside(path)
+        if not path.is_file():
+            return Check(ref, str(path), False, "the file is missing")
+        check_identity(gguf_file.read(path), model_id, quant)
+    except (ModelFileError, StoreError) as exc:
         return Check(ref, str(path), False, exc.message)
     digest = disk.file_sha256(path, use_cache=False)
     for wanted in expected:

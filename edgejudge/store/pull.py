@@ -42,16 +42,20 @@ def _offline(hub, offline: bool):
     """huggingface_hub's own offline switch, on for the call: besides reading only its cache
     (local_files_only), the library then makes none of its side requests (it fetches an "agent
     harness" list from the Hub on its own). It reads the switch from ``HF_HUB_OFFLINE`` once, at
-    import, so it is set on the module. tests/test_store.py blocks sockets to prove no connection."""
+    import, so it is set on the module, imported by name: ``hub.constants`` is an attribute of the
+    package only once something has imported the submodule (huggingface-hub 2.x).
+    tests/test_store.py blocks sockets to prove no connection."""
     if not offline:
         yield
         return
-    saved = hub.constants.HF_HUB_OFFLINE
-    hub.constants.HF_HUB_OFFLINE = True
+    # a submodule, imported by name: not hub.constants, an attribute only once something imported it
+    from huggingface_hub import constants
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
     try:
         yield
     finally:
-        hub.constants.HF_HUB_OFFLINE = saved
+        constants.HF_HUB_OFFLINE = saved
 
 
 def _locations() -> dict:
@@ -101,7 +105,7 @@ def _pull_gguf(spec: registry.ModelSpec, quant: str, file: registry.ModelFile, o
     hub, errors = _hub()
     try:
         with _offline(hub, offline):
-                cached = hub.hf_hub_download(file.origin, file.filename, revision=spec.revision,
+            cached = hub.hf_hub_download(file.origin, file.filename, revision=spec.revision,
                                          local_files_only=offline, **_locations())
     except errors as exc:
         raise _download_error(f"{file.origin}/{file.filename}", exc, offline) from None
@@ -142,6 +146,7 @@ def _pull_and_convert(spec: registry.ModelSpec, quant: str, file: registry.Model
 
 
 def _work_root() -> Path:
-    root = disk.home() / "work"
-    root.mkdir(parents=True, exist_ok=True)
+    root = inventory.inside(disk.store_root() / "work")
+    with inventory.writing(root):
+        root.mkdir(parents=True, exist_ok=True)
     return root

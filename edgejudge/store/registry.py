@@ -22,9 +22,20 @@ from edgejudge.errors import ModelNotFound, RegistryError
 FAMILIES = ("generic", "mr3", "rubricrm", "refiner", "rmr1")
 TASKS = ("pairwise", "pointwise", "arena", "strength", "binary", "safety", "mcq", "rubric", "refine")
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "gemma3")
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-QUANT_RE = re.compile(r"^[A-Za-z0-9_]{1,16}$")
-SOURCE_RE = re.compile(r"^(pypi:[A-Za-z0-9._-]+|hf:[A-Za-z0-9._-]+/[A-Za-z0-9._-]+|convert)$")
+# Whole-string patterns: use them with fullmatch only ('$' would let a trailing newline through).
+ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+QUANT_RE = re.compile(r"[A-Za-z0-9_]{1,16}")
+SOURCE_RE = re.compile(r"pypi:[A-Za-z0-9._-]+|hf:[A-Za-z0-9._-]+/[A-Za-z0-9._-]+|convert")
+
+
+def valid_id(text: str) -> bool:
+    """A model id: lower-case letters, digits, '.', '_' and '-', at most 64, not '.' or '..'."""
+    return isinstance(text, str) and ID_RE.fullmatch(text) is not None and text not in (".", "..")
+
+
+def valid_quant(text: str) -> bool:
+    """A quant name: letters, digits and '_', at most 16 (Q4_K_M, BF16)."""
+    return isinstance(text, str) and QUANT_RE.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,7 @@ class ModelFile:
     size: int | None = None
 
     def __post_init__(self):
-        if not SOURCE_RE.match(self.source):
+        if not SOURCE_RE.fullmatch(self.source):
             raise ValueError(f"source {self.source!r} must be 'pypi:DIST', 'hf:ORG/REPO' or 'convert'")
         if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
             raise ValueError("sha256 must be 64 lower-case hex digits")
@@ -110,9 +121,10 @@ class ModelSpec:
     sampling: Sampling = field(default_factory=Sampling)
     companion: str | None = None
     shape: Shape | None = None
+    vocab_size: int | None = None  # tokens in the model's vocabulary (checked when a file is imported)
 
     def __post_init__(self):
-        if not ID_RE.match(self.id):
+        if not valid_id(self.id):
             raise ValueError(f"id {self.id!r} must be lower-case letters, digits, '.', '_' or '-'")
         if self.family not in FAMILIES:
             raise ValueError(f"family {self.family!r} is not one of {', '.join(FAMILIES)}")
@@ -121,11 +133,13 @@ class ModelSpec:
         if self.default_quant not in self.files:
             raise ValueError(f"default_quant {self.default_quant!r} has no entry under files")
         for quant in self.files:
-            if not QUANT_RE.match(quant):
+            if not valid_quant(quant):
                 raise ValueError(f"quant name {quant!r} must be letters, digits and '_'")
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
             raise ValueError(f"tasks must be a non-empty list of {', '.join(TASKS)} (got {unknown or 'none'})")
+        if self.vocab_size is not None and self.vocab_size < 1:
+            raise ValueError("vocab_size must be a positive number of tokens")
         if self.context_length < 128 or self.think_budget < 0:
             raise ValueError("context_length must be >= 128 and think_budget >= 0")
         if self.authors_think_budget is not None and (self.authors_think_budget < 0 or not self.authors_think_budget_source):
@@ -194,11 +208,19 @@ def parse(text: str, source: str) -> Registry:
 @functools.cache
 def _load_cached(path: str | None) -> Registry:
     if path:
+        from edgejudge.errors import ModelFileError
+        from edgejudge.store.paths import open_regular
+
+        fix = "unset EDGEJUDGE_REGISTRY or point it at a models.toml"
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open_regular(Path(path)) as handle:  # a FIFO is refused, not waited on
+                text = handle.read(16 << 20).decode("utf-8")
         except OSError as exc:
-            raise RegistryError(f"cannot read the registry {path}: {exc.strerror}",
-                                hint="unset EDGEJUDGE_REGISTRY or point it at a models.toml") from None
+            raise RegistryError(f"cannot read the registry {path}: {exc.strerror}", hint=fix) from None
+        except ModelFileError:
+            raise RegistryError(f"the registry {path} is not a regular file", hint=fix) from None
+        except UnicodeDecodeError as exc:
+            raise RegistryError(f"the registry {path} is not UTF-8 text (byte {exc.start})", hint=fix) from None
         return parse(text, path)
     text = resources.files("edgejudge.store").joinpath("models.toml").read_text(encoding="utf-8")
     return parse(text, "models.toml")
