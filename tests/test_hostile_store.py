@@ -157,7 +157,7 @@ def test_rm_does_not_follow_a_link_out_of_the_store(store, tmp_path, link):
     shutil.rmtree(victim)
     victim.symlink_to(outside if link != "quant" else outside / "F32", target_is_directory=True)
     result = invoke("rm", "tiny")
-    assert result.exit_code == 14, result.output
+    assert result.exit_code == 15, result.output
     assert "symbolic link" in result.stderr and "hint:" in result.stderr
     assert {p: p.read_bytes() for p in outside.rglob("*") if p.is_file()} == kept
 
@@ -198,7 +198,7 @@ def test_an_unusable_edgejudge_home_is_a_store_error(tmp_path, monkeypatch, comm
     where = {"file": a_file, "under-a-file": a_file / "store", "under-dev-null": Path("/dev/null/store")}[home]
     monkeypatch.setenv("EDGEJUDGE_HOME", str(where))
     result = invoke(*[part.format(file=source) for part in command])
-    assert result.exit_code == 14, result.output
+    assert result.exit_code == 15, result.output
     assert "EDGEJUDGE_HOME" in result.output and "hint:" in result.stderr
     assert a_file.read_bytes() == b"x"
 
@@ -213,7 +213,7 @@ def test_a_read_only_store_is_a_store_error(store, tmp_path):
         result = invoke("import", str(source), "--as", "x:F32")
     finally:
         store.chmod(0o700)
-    assert result.exit_code == 14 and "cannot write" in result.stderr
+    assert result.exit_code == 15 and "cannot write" in result.stderr
 
 
 ref_text = st.text(st.characters(codec="utf-8"), max_size=80) | st.from_regex(r"[a-z0-9][a-z0-9._\n-]{0,70}(:[A-Za-z0-9_\n]{0,18})?", fullmatch=True)
