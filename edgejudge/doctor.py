@@ -62,7 +62,7 @@ def _tuning_line(report: dict) -> str:
                 "(measured on first use, or run `edgejudge tune -m MODEL`)")
     parts = []
     for workload, chosen in tuned["choice"].items():
-        figure = next((f for f in tuned["figures"]
+        figure: dict = next((f for f in tuned["figures"]
                        if all(f[k] == v for k, v in chosen.items())), {})
         parts.append(f"{workload}: repacking {'on' if chosen['extra_bufts'] else 'off'}, flash {chosen['flash_attn']}, "
                      f"{chosen['threads']} threads, batch {chosen['n_batch']}/{chosen['n_ubatch']} "

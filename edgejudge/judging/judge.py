@@ -18,6 +18,7 @@ import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from edgejudge import items
 from edgejudge.backends.llama import prefix_cache, runtime, tuning
@@ -80,7 +81,8 @@ class Judge:
         self.info = info
         self.settings = settings
         self.format = fmt or make_format(resolved, model)
-        self.engine = engine or Engine(model, min_ctx=min_ctx)
+        # A remote judge brings its engine; a local one has a loaded model.
+        self.engine: Any = engine or Engine(model, min_ctx=min_ctx)  # type: ignore[arg-type]
         # A llama.cpp context is not thread-safe: calls are serialised. A remote server takes
         # concurrent requests, so a remote judge does not serialise.
         self._lock = threading.RLock() if model is not None else contextlib.nullcontext()
@@ -133,7 +135,7 @@ class Judge:
         sampling = options.sampling or self.format.sampling
         if self.info is None:
             backend = self.engine.describe()
-            versions = {"llama_cpp_python": None, "llama_cpp": None}
+            versions: dict[str, str | None] = {"llama_cpp_python": None, "llama_cpp": None}
         else:
             backend = {"backend": "local", "threads": self.info.threads, "gpu_layers": self.info.gpu_layers,
                        "extra_bufts": self.info.extra_bufts, "flash_attn": self.info.flash_attn,

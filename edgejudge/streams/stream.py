@@ -16,6 +16,7 @@ import concurrent.futures
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import orjson
 
@@ -110,7 +111,7 @@ class Scorer:
             return self.error(record_id(value, line_no), line_no, error)
         return self.record_value(value, line_no)
 
-    def record_value(self, value: object, line_no: int) -> Record:
+    def record_value(self, value: Any, line_no: int) -> Record:
         """The output record for one parsed input value (a JSON object, normally)."""
         ident = record_id(value, line_no)
         try:
@@ -149,7 +150,7 @@ def numbered(source: Iterable[bytes | Oversized]) -> Iterator[tuple[int, bytes |
         yield n, raw.rstrip(b"\r\n") if isinstance(raw, bytes) and raw.endswith(b"\n") else raw
 
 
-def ordered(tasks: Iterable[tuple[int, Callable[[], Record]]], concurrency: int) -> Iterator[Record]:
+def ordered(tasks: Iterable[tuple], concurrency: int) -> Iterator[Record]:
     """Run ``(line, work)`` tasks with up to ``concurrency`` in flight; yield results in order."""
     if concurrency <= 1:
         for _, work, *_ in tasks:

@@ -11,6 +11,7 @@ the order upstream llama.cpp's own sampler uses.
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +38,10 @@ class Grammar:
         self._n_vocab = model.n_vocab
         self._one = (lib.llama_token_data * 1)()
         self._one_array = lib.llama_token_data_array(self._one, 1, -1, False)
-        self._all = None
-        self._all_view = None
-        self._all_array = None
+        # The full-vocabulary candidate array, made on the first mask (ctypes objects).
+        self._all: Any = None
+        self._all_view: Any = None
+        self._all_array: Any = None
 
     def allows(self, token: int) -> bool:
         """Whether ``token`` may come next (one candidate checked, not the vocabulary)."""
