@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import threading
+from typing import Any
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,7 @@ log = logging.getLogger("edgejudge")
 _lock = threading.Lock()
 _llama = None  # the llama_cpp module, once imported
 _log_tail: collections.deque[str] = collections.deque(maxlen=40)
-_log_state = {"verbose": False, "callback": None, "partial": ""}
+_log_state: dict[str, Any] = {"verbose": False, "callback": None, "partial": ""}
 
 
 @dataclass(frozen=True)
