@@ -248,11 +248,13 @@ def tune_model(ref: str | None, plan: Plan = FULL) -> dict:
 
 def format_text(record: dict) -> str:
     """The figures as a table for people, the chosen rows marked."""
-    chosen = {json.dumps(v, sort_keys=True): k for k, v in record["choice"].items()}
+    chosen: dict[str, list[str]] = {}  # one row can be the choice of both workloads
+    for workload, settings in record["choice"].items():
+        chosen.setdefault(json.dumps(settings, sort_keys=True), []).append(workload)
     rows = [f"{'repack':<7}{'flash':<6}{'threads':>8}{'batch':>6}{'ubatch':>7}{'prompt t/s':>12}{'decode t/s':>12}  chosen for"]
     for f in record["figures"]:
         s = f["settings"]
-        marks = ", ".join(k for v, k in chosen.items() if v == json.dumps(s, sort_keys=True))
+        marks = ", ".join(chosen.get(json.dumps(s, sort_keys=True), []))
         rows.append(f"{'on' if s['extra_bufts'] else 'off':<7}{s['flash_attn']:<6}{s['threads']:>8}{s['n_batch']:>6}"
                     f"{s['n_ubatch']:>7}{f['prompt_tps']:>12.1f}{f['decode_tps']:>12.1f}  {marks}")
     return "\n".join(rows)
