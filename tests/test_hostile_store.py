@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import VALID_KVS, gguf_bytes
+from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes, tensor_table, tiny_llama
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +21,7 @@ from edgejudge.cli import cli
 from edgejudge.errors import EdgejudgeError, ModelFileError, UsageError
 from edgejudge.store import disk, gguf_file, identity, inventory, registry, resolve
 
-F32_FILE = gguf_bytes(VALID_KVS, (("token_embd.weight", (4, 8), 0, 0, 128),))
+F32_FILE = gguf_bytes(VALID_KVS, VALID_TENSORS)
 
 
 @pytest.fixture
@@ -259,8 +259,12 @@ def test_store_import_without_fcntl(tmp_path):
 
 
 def test_the_quant_of_a_file_without_a_file_type_comes_from_its_tensors(tmp_path):
-    path = tmp_path / "q8.gguf"  # one Q8_0 matrix (type 8: 34 bytes per 32 values), no general.file_type
-    path.write_bytes(gguf_bytes(VALID_KVS, (("token_embd.weight", (32, 4), 8, 0, 136),)))
+    # A tiny llama whose largest matrix is Q8_0 (type 8: 34 bytes per 32 values), no general.file_type.
+    kvs, tensors = tiny_llama(n_embd=32, tokens=tuple(f"t{i}" for i in range(64)))
+    embd = ("token_embd.weight", (32, 64), 8, 0, 64 * 34)
+    rest = tensor_table([(name, dims) for name, dims, *_ in tensors if name != "token_embd.weight"], start=64 * 34)
+    path = tmp_path / "q8.gguf"
+    path.write_bytes(gguf_bytes(kvs, (embd, *rest)))
     info = gguf_file.read(path)
     assert info.quant == "" and identity.file_quant(info) == "Q8_0"
     assert identity.quant_agrees("q8_0", info) and not identity.quant_agrees("Q4_K_M", info)
