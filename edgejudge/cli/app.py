@@ -14,7 +14,7 @@ import sys
 import click
 
 from edgejudge import __version__
-from edgejudge.cli import convert, judge, store, stream
+from edgejudge.cli import convert, judge, store, stream, trust
 from edgejudge.cli.options import runtime_options, settings_from
 from edgejudge.errors import EdgejudgeError, Interrupted
 
@@ -79,7 +79,7 @@ def doctor(as_json, **kwargs):
         out.text(doctor_mod.format_text(report))
 
 
-for _command in (doctor, *judge.COMMANDS, *stream.COMMANDS, *store.COMMANDS, *convert.COMMANDS):
+for _command in (doctor, *judge.COMMANDS, *stream.COMMANDS, *store.COMMANDS, *convert.COMMANDS, *trust.COMMANDS):
     cli.add_command(_command)
 
 

@@ -15,6 +15,7 @@ from edgejudge.cli.options import (
     options_from,
     runtime_options,
 )
+from edgejudge.cli.trust import trust_options
 
 
 @click.command()
@@ -22,6 +23,7 @@ from edgejudge.cli.options import (
 @backend_options
 @item_options
 @judge_options
+@trust_options
 def judge(**kwargs):
     """Judge one item given by flags (or --json) and print its verdict as one JSON object.
 

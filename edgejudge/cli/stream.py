@@ -16,6 +16,7 @@ from edgejudge.cli.options import (
     options_from,
     runtime_options,
 )
+from edgejudge.cli.trust import trust_options
 from edgejudge.errors import Interrupted, PartialFailure, UsageError
 
 BATCH_CTX = 4096  # a batch's first context; it doubles when a longer item comes
@@ -47,6 +48,7 @@ def _count_lines(path: str) -> int | None:
 @runtime_options
 @backend_options
 @judge_options
+@trust_options
 @click.option("--concurrency", type=click.IntRange(1), default=1, show_default=True,
               help="Items in flight at once (for --backend openai; a local model judges one at a time).")
 @click.argument("source", metavar="[IN.jsonl|-]", default="-")
@@ -94,9 +96,10 @@ def score(source, output, resume, fail_fast, quiet, concurrency, **kwargs):
         progress.done()
     if source != "-":
         handle.close()
-    counted = summary.ok + summary.failed
+    counted = summary.ok + summary.failed + summary.abstained
     if not quiet:
         note = f", {summary.skipped} already done" if summary.skipped else ""
+        note += f", {summary.abstained} abstained" if summary.abstained else ""
         warn(f"edgejudge: {counted} lines judged in {summary.seconds:.1f} s ({summary.ok} ok, {summary.failed} failed{note})")
     if stop.requested:
         raise Interrupted("stopped by SIGTERM after a whole record; rerun with --resume to finish")
@@ -110,6 +113,7 @@ def score(source, output, resume, fail_fast, quiet, concurrency, **kwargs):
 @runtime_options
 @backend_options
 @judge_options
+@trust_options
 @click.option("--stdio", is_flag=True, required=True, help="Serve requests on stdin/stdout (one JSON per line).")
 def serve(stdio, **kwargs):
     """Run as a co-process: one JSON request per line on stdin, one response per line on stdout.

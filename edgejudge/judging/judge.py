@@ -75,16 +75,23 @@ class Judge:
         self._companion: Judge | None = None
         self._rubrics: dict[str, str] = {}
         self._remote = None
+        self.calibration = None  # an edgejudge.trust.store.Applier: stored calibrations (set by load)
 
     @classmethod
     def load(cls, model: str | None = None, *, settings: runtime.RuntimeSettings | None = None,
-             min_ctx: int = 0, **runtime_overrides) -> Judge:
-        """Resolve ``model`` (id, ``id:quant`` or path), validate the file and load it."""
+             min_ctx: int = 0, calibration: bool = True, **runtime_overrides) -> Judge:
+        """Resolve ``model`` (id, ``id:quant`` or path), validate the file and load it. Stored
+        calibrations (``edgejudge calibrate``) apply to its verdicts unless ``calibration=False``."""
         resolved = resolve.resolve(model)
         settings = settings or runtime.RuntimeSettings.from_env(**runtime_overrides)
         info = runtime.resolve(settings)
         loaded = runtime.LoadedModel(resolved.path, info)
-        return cls(resolved, loaded, info, min_ctx=min_ctx, settings=settings)
+        judge = cls(resolved, loaded, info, min_ctx=min_ctx, settings=settings)
+        if calibration:
+            from edgejudge.trust.store import Applier
+
+            judge.calibration = Applier(judge)
+        return judge
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -163,7 +170,8 @@ class Judge:
                                                   tie_on_disagreement=options.tie_on_disagreement)
         if extra:
             decision = replace(decision, extra={**decision.extra, **extra})
-        return verdict.make(item, decision, outcomes, self.resolved.describe(), self.provenance(item, options), swap)
+        made = verdict.make(item, decision, outcomes, self.resolved.describe(), self.provenance(item, options), swap)
+        return made if self.calibration is None else self.calibration.apply(item, options, made)
 
     def pairwise(self, prompt: str, response_a: str, response_b: str, *, rubric: str | None = None,
                  task: str = "pairwise", **options) -> verdict.Verdict:

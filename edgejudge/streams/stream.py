@@ -31,6 +31,7 @@ class Summary:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    abstained: int = 0  # "status": "abstain" (edgejudge.trust): neither a verdict nor an error
     seconds: float = 0.0
     codes: collections.Counter = field(default_factory=collections.Counter)
 
@@ -89,7 +90,7 @@ class Scorer:
             result = self.judge.judge(item, self._options_for(value)).to_dict()
         except EdgejudgeError as exc:
             return self.error(ident, line_no, exc.to_record())
-        return {"id": result.pop("id"), "line": line_no, "status": "ok", **result}
+        return {"id": result.pop("id"), "line": line_no, "status": result.pop("status", "ok"), **result}
 
     def _options_for(self, value: dict) -> JudgeOptions:
         """Per-line options (``"options": {"swap": true}``) on top of the run's."""
@@ -185,13 +186,15 @@ def run(scorer: Scorer, source: Iterable[bytes], emit: Callable[[Record], None],
         emit(record)
         if record["status"] == "ok":
             summary.ok += 1
+        elif record["status"] == "abstain":
+            summary.abstained += 1
         else:
             summary.failed += 1
             summary.codes[record["error"]["code"]] += 1
         summary.seconds = time.perf_counter() - started
         if progress is not None:
             progress(summary)
-        if fail_fast and record["status"] != "ok":
+        if fail_fast and record["status"] == "error":
             halted["now"] = True
     summary.seconds = time.perf_counter() - started
     return summary
