@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from edgejudge.cli.options import backend_options, judge_options, load_judge, options_from, runtime_options
+from edgejudge.cli.options import (
+    backend_options,
+    judge_options,
+    load_judge,
+    options_from,
+    runtime_options,
+)
 
 BATCH_CTX = 4096
 TRUST_KEYS = ("no_calibration", "abstain_below", "target_error", "delta", "escalate")
@@ -67,8 +73,8 @@ def _summary_text(result: dict) -> str:
             text += f" (uncalibrated {result[f'{key}_raw']:.3f})"
         return text
 
-    lines = [f"{result['n']} items: {result['answered']} answered, {result['abstained']} abstained, "
-             f"{result['errors']} errors",
+    lines = [(f"{result['n']} items: {result['answered']} answered, {result['abstained']} abstained, "
+              f"{result['errors']} errors"),
              f"  accuracy {fmt('accuracy')}", f"  kappa    {fmt('kappa')}", f"  ECE      {fmt('ece')}",
              f"  Brier    {fmt('brier')}"]
     if result.get("position_consistency") is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Self
 
 from edgejudge import items
 from edgejudge.errors import InputError, UsageError
@@ -172,7 +173,7 @@ class TrustedJudge:
         return result
 
     def _abstained(self, runs) -> Abstention:
-        stage, _, result, threshold = runs[-1]
+        _, _, result, threshold = runs[-1]
         result.provenance = self._provenance(result, threshold)
         details = {"stage": None, **self._trust(runs)}
         if self.cascade:
@@ -186,7 +187,7 @@ class TrustedJudge:
             self._owned = None
         self.inner.close()
 
-    def __enter__(self) -> TrustedJudge:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

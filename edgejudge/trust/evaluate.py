@@ -212,12 +212,13 @@ def calibrate(judge, golds: list[dict], records: list[dict], options: JudgeOptio
         group = groups.setdefault(key, {"item": item, "probs": [], "gold": []})
         group["probs"].append(record.get("raw_probabilities") or record["probabilities"])
         group["gold"].append(gold["label"])
-    out = {"calibrations": [], "skipped_items": skipped_errors}
+    entries: list[dict] = []
+    out = {"calibrations": entries, "skipped_items": skipped_errors}
     for key, group in groups.items():
         entry = {"key": key.describe(), "n": len(group["gold"])}
         if len(group["gold"]) < MIN_CALIBRATION_ITEMS:
             entry["skipped"] = f"fewer than {MIN_CALIBRATION_ITEMS} judged items"
-            out["calibrations"].append(entry)
+            entries.append(entry)
             continue
         fitted = calibration.fit(group["probs"], group["gold"])
         checked = calibration.cross_validate(group["probs"], group["gold"], folds=folds)
@@ -233,7 +234,7 @@ def calibrate(judge, golds: list[dict], records: list[dict], options: JudgeOptio
             entry["path"] = str(store.save(key, record))
         entry.update(id=record["id"], temperature=fitted.temperature, position_bias=fitted.position_bias,
                      held_out=held_out)
-        out["calibrations"].append(entry)
+        entries.append(entry)
     return out
 
 

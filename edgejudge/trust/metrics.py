@@ -50,12 +50,13 @@ def confidence(probabilities: dict[str, float]) -> float:
 
 
 def _bin(conf: float, bins: int) -> int:
-    return min(max(int(math.floor(conf * bins)), 0), bins - 1)
+    return min(max(math.floor(conf * bins), 0), bins - 1)
 
 
 def reliability(conf: Sequence[float], correct: Sequence[bool], bins: int = BINS) -> list[dict]:
     """Per equal-width bin: its range, item count, mean confidence and accuracy (None when empty)."""
-    rows = [{"lo": i / bins, "hi": (i + 1) / bins, "n": 0, "confidence": None, "accuracy": None} for i in range(bins)]
+    rows: list[dict] = [{"lo": i / bins, "hi": (i + 1) / bins, "n": 0, "confidence": None, "accuracy": None}
+                        for i in range(bins)]
     sums = [[0.0, 0] for _ in range(bins)]
     for c, ok in zip(conf, correct):
         b = _bin(c, bins)

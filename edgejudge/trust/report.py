@@ -46,8 +46,8 @@ def reliability_svg(rows: list[dict], size: int = 320) -> str:
     def sy(v: float) -> float:
         return round(y0 - v * inner, 2)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
-             f'viewBox="0 0 {size} {size}" role="img" aria-label="reliability diagram">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+              f'viewBox="0 0 {size} {size}" role="img" aria-label="reliability diagram">'),
              "<title>Reliability diagram: accuracy per confidence bin</title>",
              f'<rect x="{x0}" y="{sy(1)}" width="{inner}" height="{inner}" fill="#fafafa" stroke="#999"/>']
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
