@@ -74,6 +74,7 @@ def test_score_abstains_in_order_and_counts_them(tmp_path, split):
     assert [orjson.loads(line)["status"] for line in everything.stdout.splitlines()] == ["abstain", "abstain"]
 
 
+@pytest.mark.slow  # two model loads in subprocesses; run with -m slow
 def test_resume_keeps_abstentions_once_each(tmp_path, run_cli):
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_bytes(jsonl(ITEMS))
@@ -88,6 +89,7 @@ def test_resume_keeps_abstentions_once_each(tmp_path, run_cli):
     assert all(r["status"] == "abstain" and r["verdict"] is None for r in records)
 
 
+@pytest.mark.slow  # two judges loaded; the API test covers escalation in the default run
 def test_escalation_to_another_judge_through_score(tmp_path, split):
     source = tmp_path / "in.jsonl"
     source.write_bytes(jsonl(ITEMS))
