@@ -7,7 +7,8 @@ Gold labels: RM-Bench's chosen response always wins, so each pair is judged twic
 calibration and its threshold come from one half, coverage and accuracy are measured on the other.
 
     python benchmarks/bench_trust.py [--pairs 100] [--model smollm2-135m] [--code PATH]
-                                     [--twin PATH.gguf --twin-items 6 --budget 64]
+                                     [--twin PATH.gguf --twin-items 6 --budget 64 --share 0.3]
+    python benchmarks/bench_trust.py --pairs 0 --twin PATH.gguf     # the cascade figures alone
 
 With ``--twin`` (a GGUF with a reasoning format, e.g. a random-weight Qwen3-4B twin), it also
 measures the wall time and think tokens of judging without thinking, with thinking, and of the
@@ -80,18 +81,20 @@ def main() -> None:
     parser.add_argument("--twin-items", type=int, default=6)
     parser.add_argument("--budget", type=int, default=64)
     parser.add_argument("--share", type=float, default=0.3, help="escalation share for the cost model")
+    parser.add_argument("--records", type=Path, default=None,
+                        help="keep the raw verdict records here as they are made; a rerun reuses them")
     args = parser.parse_args()
 
-    from edgejudge import Judge
     from edgejudge.formats import JudgeOptions
     from edgejudge.trust import calibration, evaluate
 
+    if args.pairs == 0:
+        twin_cost(args)
+        return
     golds = gold_items(args.pairs, args.code)
     options = JudgeOptions(explain=False)
-    with Judge.load(args.model, calibration=False) as judge:
-        start = time.perf_counter()
-        records = evaluate.judge_all(judge, [{k: v for k, v in g.items() if k != "pair"} for g in golds], options)
-        seconds = time.perf_counter() - start
+    records = judged(args, golds, options)
+    seconds = sum(r["timings"].get("total_s", 0.0) for r in records if r.get("timings"))  # engine time
     result = evaluate.report(evaluate.join(golds, records))
     ok = [(g, r) for g, r in zip(golds, records) if r["status"] == "ok"]
     probs = [r["probabilities"] for _, r in ok]
@@ -99,7 +102,7 @@ def main() -> None:
     checked = calibration.cross_validate(probs, gold, folds=5)
     fitted = calibration.fit(probs, gold)
     print(f"{args.model} on {len(golds)} RM-Bench items ({args.pairs} pairs x 2 orders), --no-explain, "
-          f"{seconds:.0f} s ({len(golds) / seconds:.2f} items/s)")
+          f"{seconds:.0f} s of engine time ({len(golds) / seconds:.2f} items/s)")
     interval = result["intervals"]["accuracy"]
     print(f"accuracy {fmt(result['accuracy'])} [{fmt(interval[0])}, {fmt(interval[1])}], kappa {fmt(result['kappa'])}, "
           f"Brier {fmt(result['brier'])}, verdicts A: {result['confusion']['matrix'][0][0] + result['confusion']['matrix'][1][0]}"
@@ -116,29 +119,65 @@ def main() -> None:
         twin_cost(args)
 
 
+def judged(args, golds, options) -> list[dict]:
+    """Raw records for the gold items, made here or reused from --records (same model, in order)."""
+    from edgejudge import Judge
+
+    done = []
+    if args.records and args.records.exists():
+        done = [json.loads(line) for line in args.records.read_text().splitlines() if line.strip()]
+    todo = [{k: v for k, v in g.items() if k not in ("label", "pair")} for g in golds[len(done):]]
+    if todo:
+        with Judge.load(args.model, calibration=False) as judge, \
+                open(args.records or "/dev/null", "a", encoding="utf-8") as keep:
+            for record in judge.score_many(todo, options):
+                done.append(record)
+                keep.write(json.dumps(record) + "\n")
+                keep.flush()
+    return done[: len(golds)]
+
+
 def twin_cost(args) -> None:
-    """Wall time and think tokens: no thinking, thinking, and the cascade at a given share."""
+    """Wall time and think tokens: no thinking, always thinking, and the measured cascade.
+
+    The twin's weights are random, so its confidence means nothing: the cascade's threshold is set
+    at the quantile of the quick read's confidences that escalates ``--share`` of the items, and
+    what is measured is the mechanics and the cost, not the accuracy."""
+    import math
+
     from edgejudge import Judge
     from edgejudge.formats import JudgeOptions
+    from edgejudge.trust import abstain
+    from edgejudge.trust.cascade import TrustedJudge
 
-    golds = gold_items(args.twin_items // 2 + 1, None)[: args.twin_items]
-    items = [{k: v for k, v in g.items() if k not in ("label", "pair")} for g in golds]
+    # short pairs: the prompt is a small share of the cost, the thinking is what is measured
+    items = [{"prompt": f"What is {i} + {i}?", "response_a": str(2 * i), "response_b": str(2 * i + 1)}
+             for i in range(1, args.twin_items + 1)]
+    options = JudgeOptions(explain=False, think_budget=args.budget)
     with Judge.load(args.twin, calibration=False) as judge:
         judge.judge(items[0], JudgeOptions(explain=False, think=False))  # warm-up
-        figures = {}
+        figures, made = {}, {}
         for name, think in (("no-think", False), ("think", True)):
             start = time.perf_counter()
-            made = [judge.judge(it, JudgeOptions(explain=False, think=think, think_budget=args.budget)) for it in items]
-            figures[name] = (time.perf_counter() - start, sum(v.think_tokens for v in made))
-    quick_s, _ = figures["no-think"]
-    think_s, think_tokens = figures["think"]
-    n, s = len(items), args.share
-    cascade_s = quick_s + s * think_s
-    print(f"twin {args.twin}: {n} items, budget {args.budget}")
-    print(f"  no thinking: {quick_s / n:.2f} s/item; thinking: {think_s / n:.2f} s/item, "
-          f"{think_tokens / n:.0f} think tokens/item")
-    print(f"  --escalate think at escalation share {s:.0%}: {cascade_s / n:.2f} s/item, {s * think_tokens / n:.0f} "
-          f"think tokens/item ({cascade_s / think_s:.2f}x the time of always thinking)")
+            made[name] = [judge.judge(it, options, think=think) for it in items]
+            figures[name] = (time.perf_counter() - start, sum(v.think_tokens for v in made[name]))
+        conf = sorted(max(v.probabilities.values()) for v in made["no-think"])
+        escalate = math.ceil(args.share * len(items))
+        threshold = conf[escalate] if escalate < len(conf) else 1.0 + 1e-9
+        cascade = TrustedJudge(judge, policy=abstain.Policy(abstain_below=min(threshold, 1.0)), escalate="think")
+        start = time.perf_counter()
+        records = [cascade.judge(it, options).to_dict() for it in items]
+        figures["cascade"] = (time.perf_counter() - start, sum(r["think_tokens"] for r in records))
+    n = len(items)
+    escalated = sum(len(r["stages"]) > 1 for r in records)
+    print(f"twin {args.twin} (random weights: no real confidence), {n} short pairs, think budget {args.budget}")
+    for name in ("no-think", "think", "cascade"):
+        seconds, tokens = figures[name]
+        print(f"  {name:8s}: {seconds / n:7.2f} s/item, {tokens / n:5.1f} think tokens/item")
+    quick_s, think_s = figures["no-think"][0], figures["think"][0]
+    model_s = quick_s + escalated / n * think_s
+    print(f"  cascade escalated {escalated} of {n} ({escalated / n:.0%}); measured {figures['cascade'][0] / think_s:.2f}x "
+          f"the time of always thinking; cost model quick + share x think = {model_s / think_s:.2f}x")
 
 
 if __name__ == "__main__":
