@@ -12,7 +12,7 @@ import os
 
 import click
 
-from edgejudge.cli import convert, judge, speed, store, stream
+from edgejudge.cli import convert, judge, speed, store, stream, trust
 from edgejudge.cli.options import runtime_options, settings_from
 from edgejudge.errors import EdgejudgeError, Interrupted
 from edgejudge.version import __version__
@@ -94,7 +94,7 @@ def doctor(as_json, **kwargs):
 
 
 for _command in (doctor, *judge.COMMANDS, *stream.COMMANDS, *store.COMMANDS, *convert.COMMANDS,
-                 *speed.COMMANDS):
+                 *speed.COMMANDS, *trust.COMMANDS):
     cli.add_command(_command)
 
 

@@ -16,6 +16,7 @@ from edgejudge.cli.options import (
     runtime_options,
     workload_of,
 )
+from edgejudge.cli.trust import trust_options
 
 
 @click.command()
@@ -23,6 +24,7 @@ from edgejudge.cli.options import (
 @backend_options
 @item_options
 @judge_options
+@trust_options
 def judge(**kwargs):
     """Judge one item given by flags (or --json) and print its verdict as one JSON object.
 

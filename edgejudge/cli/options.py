@@ -224,6 +224,13 @@ def backend_options(func):
 
 
 def load_judge(kwargs: dict, **extra):
+    """The judge for a command; with the trust flags (cli/trust.py), one that abstains or escalates."""
+    from edgejudge.cli.trust import trusted
+
+    return trusted(_load_judge(kwargs, **extra), kwargs)
+
+
+def _load_judge(kwargs: dict, **extra):
     from edgejudge.judging.judge import Judge
 
     settings = settings_from(kwargs)

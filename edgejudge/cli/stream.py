@@ -16,6 +16,7 @@ from edgejudge.cli.options import (
     runtime_options,
     workload_of,
 )
+from edgejudge.cli.trust import trust_options
 from edgejudge.errors import EdgejudgeError, Interrupted, PartialFailure, UsageError
 
 BATCH_CTX = 4096  # a batch's first context; it doubles when a longer item comes
@@ -38,6 +39,7 @@ def _default_window(handle) -> int:
 @runtime_options
 @backend_options
 @judge_options
+@trust_options
 @click.option("--concurrency", type=click.IntRange(1), default=1, show_default=True,
               help="Items in flight at once (for --backend openai; a local model judges one at a time).")
 @click.argument("source", metavar="[IN.jsonl|-]", default="-")
@@ -134,13 +136,15 @@ def _fileno(handle) -> int | None:
 
 def _report(summary, earlier, output, quiet, signals, warn) -> None:
     """The summary line on stderr, and the exit code: 130 stopped, 1 a bug met, 9 errors in the output."""
-    counted = summary.ok + summary.failed
+    counted = summary.ok + summary.failed + summary.abstained
     kept = sum(earlier.errors.values()) if earlier is not None else 0
     errors = summary.failed + kept
     if not quiet:
         notes = []
         if summary.skipped:
             notes.append(f"{summary.skipped} already done")
+        if summary.abstained:
+            notes.append(f"{summary.abstained} abstained")
         if earlier is not None and earlier.retried:
             notes.append(f"{earlier.retried} earlier errors retried")
         if earlier is not None and earlier.duplicates:
@@ -170,6 +174,7 @@ def _report(summary, earlier, output, quiet, signals, warn) -> None:
 @runtime_options
 @backend_options
 @judge_options
+@trust_options
 @click.option("--stdio", is_flag=True,
               help="Serve requests on stdin/stdout, one JSON per line (the only transport; required).")
 def serve(stdio, **kwargs):

@@ -90,14 +90,17 @@ class Judge:
         self._companion: Judge | None = None
         self._rubrics: dict[str, str] = {}
         self._remote = None
+        self.calibration: Any = None  # an edgejudge.trust.store.Applier: stored calibrations (set by load)
 
     @classmethod
     def load(cls, model: str | None = None, *, settings: runtime.RuntimeSettings | None = None,
-             min_ctx: int = 0, workload: str | None = None, **runtime_overrides) -> Judge:
+             min_ctx: int = 0, workload: str | None = None, calibration: bool = True,
+             **runtime_overrides) -> Judge:
         """Resolve ``model`` (id, ``id:quant`` or path), validate the file and load it.
 
         ``workload`` ("think" or "no_think") picks which tuned settings apply; by default the
-        family's own mode."""
+        family's own mode. Stored calibrations (``edgejudge calibrate``) apply to its verdicts
+        unless ``calibration=False``."""
         resolved = resolve.resolve(model)
         settings = settings or runtime.RuntimeSettings.from_env(**runtime_overrides)
         info = runtime.resolve(settings, tuning.choice_for(resolved, settings, workload or _workload(resolved)))
@@ -105,6 +108,10 @@ class Judge:
         judge = cls(resolved, loaded, info, min_ctx=min_ctx, settings=settings)
         if settings.prefix_cache is not False:
             judge.engine.prefix_store = prefix_cache.PrefixCache(resolved.sha256)
+        if calibration:
+            from edgejudge.trust.store import Applier
+
+            judge.calibration = Applier(judge)
         return judge
 
     @property
@@ -188,7 +195,8 @@ class Judge:
             decision, outcomes, swap = self._judge_once(item, options)
         if extra:
             decision = replace(decision, extra={**decision.extra, **extra})
-        return verdict.make(item, decision, outcomes, self.resolved.describe(), self.provenance(item, options), swap)
+        made = verdict.make(item, decision, outcomes, self.resolved.describe(), self.provenance(item, options), swap)
+        return made if self.calibration is None else self.calibration.apply(item, options, made)
 
     def _judge_once(self, item: Item, options: JudgeOptions) -> tuple[Decision, list[Outcome], dict | None]:
         """One verdict on ``item`` (both orders with ``swap``), and the engine's outcomes."""

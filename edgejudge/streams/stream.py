@@ -56,6 +56,7 @@ class Summary:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    abstained: int = 0  # "status": "abstain" (edgejudge.trust): neither a verdict nor an error
     seconds: float = 0.0
     codes: collections.Counter = field(default_factory=collections.Counter)
 
@@ -125,7 +126,7 @@ class Scorer:
             return self.error(ident, line_no, {
                 "code": "internal_error", "message": f"internal error: {type(exc).__name__}: {exc}",
                 "hint": "this is a bug; please report it with this line"})
-        return {"id": result.pop("id"), "line": line_no, "status": "ok", **result}
+        return {"id": result.pop("id"), "line": line_no, "status": result.pop("status", "ok"), **result}
 
     def _options_for(self, value: dict) -> JudgeOptions:
         """Per-line options (``"options": {"swap": true}``) on top of the run's, validated like flags."""
@@ -211,13 +212,15 @@ def run(scorer: Scorer, source, emit: Callable[[Record], None], *, skip: collect
         emit(record)
         if record["status"] == "ok":
             summary.ok += 1
+        elif record["status"] == "abstain":
+            summary.abstained += 1
         else:
             summary.failed += 1
             summary.codes[record["error"]["code"]] += 1
         summary.seconds = time.perf_counter() - started
         if progress is not None:
             progress(summary)
-        if fail_fast and record["status"] != "ok":
+        if fail_fast and record["status"] == "error":
             halted["now"] = True
     summary.seconds = time.perf_counter() - started
     return summary
