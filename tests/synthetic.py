@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 TEMPLATES = Path(__file__).resolve().parent / "data" / "templates"
+# The template carried by a real DeepSeek-R1-Distill-Qwen GGUF header (the tokenizer_config one).
+DEEPSEEK_TEMPLATE = "deepseek-ai-DeepSeek-R1-Distill-Qwen-7B.gguf-header.jinja"
 QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
                r"\s*[\r\n]+|\s+(?!\S)|\s+")
 CORPUS = """You are an impartial judge. Compare the two responses and decide which one is better.
@@ -204,7 +206,7 @@ def make_checkpoint(path: Path, spec: Spec = Spec()) -> Path:
                       "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "chat_template": template}
         bos, eos, hf_arch, model_type = ids["<|endoftext|>"], ids["<|im_end|>"], "Qwen3ForCausalLM", "qwen3"
     else:
-        template = (TEMPLATES / "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja").read_text(encoding="utf-8")
+        template = (TEMPLATES / DEEPSEEK_TEMPLATE).read_text(encoding="utf-8")
         tok_config = {"add_bos_token": True, "add_eos_token": False, "bos_token": "<｜begin▁of▁sentence｜>",
                       "eos_token": "<｜end▁of▁sentence｜>", "pad_token": "<｜end▁of▁sentence｜>", "unk_token": None,
                       "chat_template": template, "tokenizer_class": "LlamaTokenizerFast", "legacy": True}
