@@ -65,7 +65,8 @@ def read_kv(path: Path) -> dict:
     (much faster than ``gguf.GGUFReader`` on 150k-token vocabularies)."""
     import sys
 
-    sys.path.insert(0, str(DATA))
+    if str(DATA) not in sys.path:
+        sys.path.insert(0, str(DATA))
     from extract_real_vocab import HeaderReader
 
     with open(path, "rb") as handle:
@@ -214,8 +215,7 @@ def hf_tokenizer(vocab: Vocab) -> tuple[dict, dict]:
     added = [{"id": i, "content": vocab.tokens[i], "single_word": False, "lstrip": False, "rstrip": False,
               "normalized": False, "special": vocab.tokens[i] in vocab.special} for i in vocab.added]
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
-    post = (_bos_post_processor(vocab.tokens[vocab.bos], vocab.bos) if vocab.add_bos
-            else {**byte_level, "trim_offsets": False})
+    post = _bos_post_processor(vocab.tokens[vocab.bos], vocab.bos) if vocab.add_bos else byte_level
     tokenizer = {
         "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
         "normalizer": {"type": "NFC"},
