@@ -5,8 +5,11 @@ in the loop: the ceiling any judge on that model can reach. Measured like llama-
 random tokens decoded in batches of n_batch from an empty cache; tg is M tokens decoded one at a
 time from an empty cache; each after a warm-up, repeated, mean ± standard deviation.
 
-Every configuration runs in its own child process (a crash, such as the AMX weight-repacking
-fault of some builds, is reported as such and the others still run).
+The table's "cpu share" is the CPU time the process got over wall time x threads (the lowest of
+the runs), and "load" the 1-minute load average: on a machine shared with other work, a share well
+under 1 means the rates are understated. Every configuration runs in its own child process (a
+crash, such as the AMX weight-repacking fault of some builds, is reported as such and the others
+still run).
 
     python benchmarks/bench_llama_raw.py MODEL.gguf                    # repacking off and on
     python benchmarks/bench_llama_raw.py MODEL.gguf --repack off --pp 256 --tg 32 --threads 2
@@ -95,22 +98,29 @@ def run_one(config: dict) -> dict:
             raise RuntimeError(f"llama_decode returned {rc}: {' | '.join(errors[-3:])}")
         L.llama_synchronize(ctx)
 
-    def prompt(n: int) -> float:
+    shares: dict[str, list[float]] = {"pp": [], "tg": []}
+
+    def timed(kind: str, work) -> float:
+        # The CPU time the process got over wall time x threads: near 1 when the machine was ours,
+        # lower when other processes took turns on the cores (the rate is then understated).
         L.llama_memory_clear(memory, True)
-        t0 = time.perf_counter()
-        for start in range(0, n, config["n_batch"]):
-            decode(tokens[start:start + config["n_batch"]], start)
-        return time.perf_counter() - t0
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        work()
+        wall = time.perf_counter() - t0
+        shares[kind].append((time.process_time() - cpu0) / (wall * config["threads"]))
+        return wall
+
+    def prompt(n: int) -> float:
+        return timed("pp", lambda: [decode(tokens[s:s + config["n_batch"]], s) for s in range(0, n, config["n_batch"])])
 
     def generate(n: int) -> float:
-        L.llama_memory_clear(memory, True)
-        t0 = time.perf_counter()
-        for i in range(n):
-            decode([tokens[i]], i)
-        return time.perf_counter() - t0
+        return timed("tg", lambda: [decode([tokens[i]], i) for i in range(n)])
 
+    load_before = os.getloadavg()[0]
     prompt(min(config["n_batch"], 32))  # warm-up: first-touch of the weights, repacking, graph reuse
     generate(2)
+    for values in shares.values():
+        values.clear()
     pp = [config["pp"] / prompt(config["pp"]) for _ in range(config["reps"])] if config["pp"] else []
     tg = [config["tg"] / generate(config["tg"]) for _ in range(config["reps"])] if config["tg"] else []
     size = L.llama_model_size(model)
@@ -120,7 +130,8 @@ def run_one(config: dict) -> dict:
     L.llama_free(ctx)
     L.llama_model_free(model)
     return {**config, "desc": desc.value.decode(), "size_bytes": size, "load_s": round(load_s, 2),
-            "pp_tps": pp, "tg_tps": tg, "llama_cpp": L.llama_version().decode() if hasattr(L, "llama_version") else "",
+            "pp_tps": pp, "tg_tps": tg, "pp_cpu_share": shares["pp"], "tg_cpu_share": shares["tg"],
+            "loadavg": [load_before, os.getloadavg()[0]], "llama_cpp": L.llama_version().decode() if hasattr(L, "llama_version") else "",
             "system_info": L.llama_print_system_info().decode().strip()}
 
 
@@ -175,7 +186,7 @@ def main(argv=None) -> int:
         print(f"# {cpu_name()}, {usable_threads()} usable CPUs; pp {args.pp} / tg {args.tg} tokens, "
               f"{args.reps} reps, tok/s mean ± sd; {time.strftime('%Y-%m-%d')}")
         print(f"{'model':<34} {'size GiB':>8} {'thr':>3} {'batch':>9} {'fa':>4} {'repack':>6} "
-              f"{'pp tok/s':>15} {'tg tok/s':>15}")
+              f"{'pp tok/s':>15} {'tg tok/s':>15} {'cpu share':>9} {'load':>5}")
     failures = 0
     for model, repack, fa, (n_batch, n_ubatch), n_threads in itertools.product(args.models, repacks, flashes,
                                                                                batches, threads):
@@ -203,7 +214,9 @@ def main(argv=None) -> int:
         if "error" in result:
             print(f"{head} FAILED: {result['error']}", flush=True)
         else:
-            print(f"{head} {mean_sd(result['pp_tps']):>15} {mean_sd(result['tg_tps']):>15}", flush=True)
+            share = min(result["pp_cpu_share"] + result["tg_cpu_share"], default=0.0)
+            print(f"{head} {mean_sd(result['pp_tps']):>15} {mean_sd(result['tg_tps']):>15} {share:9.2f} "
+                  f"{max(result['loadavg']):5.1f}", flush=True)
     return 1 if failures else 0
 
 

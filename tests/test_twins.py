@@ -65,3 +65,4 @@ def test_raw_rates_of_a_twin(tiny_twin):
     assert result["n_batch"] == 16 and result["n_ubatch"] == 8 and result["repack"] is False
     assert len(result["pp_tps"]) == 2 and all(rate > 0 for rate in result["pp_tps"] + result["tg_tps"])
     assert result["desc"].startswith("qwen3") and result["size_bytes"] > 0
+    assert len(result["pp_cpu_share"]) == 2 and all(0 < share <= 1.5 for share in result["tg_cpu_share"])
