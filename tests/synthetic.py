@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 TEMPLATES = Path(__file__).resolve().parent / "data" / "templates"
+# The template carried by a real DeepSeek-R1-Distill-Qwen GGUF header (the tokenizer_config one).
+DEEPSEEK_TEMPLATE = "deepseek-ai-DeepSeek-R1-Distill-Qwen-7B.gguf-header.jinja"
 QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
                r"\s*[\r\n]+|\s+(?!\S)|\s+")
 CORPUS = """You are an impartial judge. Compare the two responses and decide which one is better.
@@ -93,6 +95,8 @@ class Spec:
     shards: int = 1
     constant: bool = False  # constant weights: fast to write at real sizes
     seed: int = 0
+    real_vocab: bool = False  # the judges' real tokenizer (tests/realvocab.py) instead of a trained one
+    scale: float = 0.08  # standard deviation of the random weights
 
 
 QWEN3_4B_TWO_LAYERS = Spec(hidden=2560, layers=2, heads=32, kv_heads=8, head_dim=128, ffn=9728,
@@ -101,7 +105,7 @@ QWEN3_06B = Spec(hidden=1024, layers=28, heads=16, kv_heads=8, head_dim=128, ffn
                  shards=2)
 
 
-def _tensor_shapes(spec: Spec) -> dict[str, tuple[int, ...]]:
+def tensor_shapes(spec: Spec) -> dict[str, tuple[int, ...]]:
     head_dim = spec.head_dim or spec.hidden // spec.heads
     q, kv = spec.heads * head_dim, spec.kv_heads * head_dim
     shapes = {"model.embed_tokens.weight": (spec.vocab_size, spec.hidden)}
@@ -154,7 +158,7 @@ def _write_safetensors(path: Path, shapes: dict[str, tuple[int, ...]], spec: Spe
                 if spec.constant:
                     values = np.full(count, 1.0 if norm else 0.01, dtype=np.float32)
                 else:
-                    values = 1.0 + rng.normal(0, 0.05, count) if norm else rng.normal(0, 0.08, count)
+                    values = 1.0 + rng.normal(0, 0.05, count) if norm else rng.normal(0, spec.scale, count)
                 handle.write(_bf16(values).tobytes())
 
 
@@ -191,29 +195,44 @@ def _tokenizer(spec: Spec) -> tuple[dict, dict[str, int]]:
     return data, {entry["content"]: entry["id"] for entry in added}
 
 
-def make_checkpoint(path: Path, spec: Spec = Spec()) -> Path:
-    """Write a synthetic checkpoint folder at ``path`` and return it."""
-    path.mkdir(parents=True, exist_ok=True)
+def _tokenizer_files(spec: Spec) -> tuple[dict, dict, int, int]:
+    """tokenizer.json, tokenizer_config.json, and the BOS and EOS ids for config.json."""
+    if spec.real_vocab:
+        import realvocab
+
+        vocab = realvocab.for_architecture(spec.architecture)
+        if spec.vocab_size != len(vocab.tokens):
+            raise ValueError(f"the real {spec.architecture} vocabulary has {len(vocab.tokens)} rows, "
+                             f"not {spec.vocab_size}")
+        tokenizer, tok_config = realvocab.hf_tokenizer(vocab)
+        return tokenizer, tok_config, vocab.bos, vocab.eos
     tokenizer, ids = _tokenizer(spec)
-    (path / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
     decoder = {str(e["id"]): {k: e[k] for k in ("content", "lstrip", "normalized", "rstrip", "single_word", "special")}
                for e in tokenizer["added_tokens"]}
     if spec.architecture == "qwen3":
         template = (TEMPLATES / "Qwen-Qwen3-0.6B.jinja").read_text(encoding="utf-8")
         tok_config = {"add_bos_token": False, "add_prefix_space": False, "bos_token": None,
                       "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "chat_template": template}
-        bos, eos, hf_arch, model_type = ids["<|endoftext|>"], ids["<|im_end|>"], "Qwen3ForCausalLM", "qwen3"
+        bos, eos = ids["<|endoftext|>"], ids["<|im_end|>"]
     else:
-        template = (TEMPLATES / "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja").read_text(encoding="utf-8")
+        template = (TEMPLATES / DEEPSEEK_TEMPLATE).read_text(encoding="utf-8")
         tok_config = {"add_bos_token": True, "add_eos_token": False, "bos_token": "<｜begin▁of▁sentence｜>",
                       "eos_token": "<｜end▁of▁sentence｜>", "pad_token": "<｜end▁of▁sentence｜>", "unk_token": None,
                       "chat_template": template, "tokenizer_class": "LlamaTokenizerFast", "legacy": True}
         bos, eos = ids["<｜begin▁of▁sentence｜>"], ids["<｜end▁of▁sentence｜>"]
-        hf_arch, model_type = "Qwen2ForCausalLM", "qwen2"
     tok_config.setdefault("tokenizer_class", "Qwen2Tokenizer")
     tok_config.setdefault("unk_token", None)
     tok_config.update({"added_tokens_decoder": decoder, "model_max_length": 4096, "clean_up_tokenization_spaces": False})
+    return tokenizer, tok_config, bos, eos
+
+
+def make_checkpoint(path: Path, spec: Spec = Spec()) -> Path:
+    """Write a synthetic checkpoint folder at ``path`` and return it."""
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer, tok_config, bos, eos = _tokenizer_files(spec)
+    (path / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
     (path / "tokenizer_config.json").write_text(json.dumps(tok_config, ensure_ascii=False, indent=1), encoding="utf-8")
+    hf_arch, model_type = ("Qwen3ForCausalLM", "qwen3") if spec.architecture == "qwen3" else ("Qwen2ForCausalLM", "qwen2")
     config = {
         "architectures": [hf_arch], "model_type": model_type, "vocab_size": spec.vocab_size,
         "hidden_size": spec.hidden, "intermediate_size": spec.ffn, "num_hidden_layers": spec.layers,
@@ -228,7 +247,7 @@ def make_checkpoint(path: Path, spec: Spec = Spec()) -> Path:
     (path / "config.json").write_text(json.dumps(config, indent=1))
     (path / "generation_config.json").write_text(json.dumps({"bos_token_id": bos, "eos_token_id": eos,
                                                              "do_sample": True, "temperature": 0.6}))
-    shapes = _tensor_shapes(spec)
+    shapes = tensor_shapes(spec)
     rng = np.random.default_rng(spec.seed)
     names = list(shapes)
     if spec.shards == 1:
