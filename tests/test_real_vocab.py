@@ -18,8 +18,8 @@ import pytest
 import realvocab
 from synthetic import Spec, make_checkpoint
 
-from edgejudge import runtime
-from edgejudge.engine import Engine
+from edgejudge.backends.llama import runtime
+from edgejudge.backends.llama.engine import Engine
 from edgejudge.formats import Format, JudgeOptions
 from edgejudge.items import make_item
 from edgejudge.plan import Append, ReadLabels

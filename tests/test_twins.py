@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import realvocab
 
-from edgejudge import gguf_file, runtime
+from edgejudge.backends.llama import runtime
+from edgejudge.store import gguf_file
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
