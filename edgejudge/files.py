@@ -1,10 +1,14 @@
-"""Writing files so that a reader, a crash or a second writer never sees half of one."""
+"""Files written so that a reader, a crash or a second writer never sees half of one; outputs that are
+not regular files refused; inputs opened only when they are regular files."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from edgejudge.errors import ModelFileError
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -106,3 +110,23 @@ def decode_text(data: bytes, name: str) -> str:
         raise InputError(f"{name} is a binary file (a NUL byte at byte {nul}), not text",
                          hint="give the judge's output as a UTF-8 text file", code="not_text")
     return text
+
+
+def open_regular(path: Path):
+    """Open ``path`` for reading only if it is a regular file: a FIFO, a device or a socket is
+    refused before anything reads from it (opening a FIFO for reading would wait for a writer)."""
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to wait on
+    fd = os.open(path, os.O_RDONLY | nonblock | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise ModelFileError(f"{path} is not a regular file (a FIFO, a device or a socket)",
+                                 hint="give the path of a .gguf file; a model cannot be streamed through a pipe")
+        if nonblock:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -14,9 +14,9 @@ from edgejudge.cli.options import (
     load_judge,
     options_from,
     runtime_options,
+    trust_options,
     workload_of,
 )
-from edgejudge.cli.trust import trust_options
 
 
 @click.command()

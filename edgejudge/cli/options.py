@@ -224,9 +224,7 @@ def backend_options(func):
 
 
 def load_judge(kwargs: dict, **extra):
-    """The judge for a command; with the trust flags (cli/trust.py), one that abstains or escalates."""
-    from edgejudge.cli.trust import trusted
-
+    """The judge for a command; with the trust flags, one that abstains or escalates."""
     return trusted(_load_judge(kwargs, **extra), kwargs)
 
 
@@ -252,3 +250,47 @@ def _load_judge(kwargs: dict, **extra):
     if remote["base_url"]:
         raise UsageError("--base-url needs --backend openai")
     return Judge.load(kwargs.pop("model"), settings=settings, **extra)
+
+
+TRUST_KEYS = ("no_calibration", "abstain_below", "target_error", "delta", "escalate")
+
+
+def trust_options(func):
+    """Flags for calibration, abstention and escalation (judge, score, serve, eval)."""
+    options = [
+        click.option("--no-calibration", is_flag=True, default=None,
+                     help="Report the model's own probabilities even where a calibration is stored."),
+        click.option("--abstain-below", type=click.FloatRange(0, 1), default=None, metavar="P",
+                     help="Abstain (status \"abstain\", no verdict) when the top label's probability is below P."),
+        click.option("--target-error", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+                     metavar="ALPHA", help="Abstain below the threshold that keeps the error on answered items "
+                                           "<= ALPHA with confidence 1-delta (from the stored calibration)."),
+        click.option("--delta", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+                     help="Risk that --target-error's guarantee fails (default 0.1)."),
+        click.option("--escalate", default=None, metavar="think|MODEL",
+                     help="Below the threshold, judge again: 'think' (the same model, reasoning under its budget, "
+                          "after a first read without) or another judge MODEL; abstain only below the last one's."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def trusted(judge, kwargs: dict):
+    """``judge`` as the trust flags in ``kwargs`` want it (the flags are taken out of ``kwargs``)."""
+    from edgejudge.trust import abstain
+
+    flags = {key: kwargs.pop(key, None) for key in TRUST_KEYS}
+    if flags["no_calibration"]:
+        judge.calibration = None
+    try:
+        policy = abstain.Policy(flags["abstain_below"], flags["target_error"],
+                                abstain.DEFAULT_DELTA if flags["delta"] is None else flags["delta"])
+        if not policy.active and flags["escalate"] is None:
+            return judge
+        from edgejudge.trust.cascade import TrustedJudge
+
+        return TrustedJudge(judge, policy=policy, escalate=flags["escalate"])
+    except BaseException:
+        judge.close()
+        raise

@@ -14,9 +14,9 @@ from edgejudge.cli.options import (
     load_judge,
     options_from,
     runtime_options,
+    trust_options,
     workload_of,
 )
-from edgejudge.cli.trust import trust_options
 from edgejudge.errors import EdgejudgeError, Interrupted, PartialFailure, UsageError
 
 BATCH_CTX = 4096  # a batch's first context; it doubles when a longer item comes

@@ -73,7 +73,7 @@ def file_sha256(path: Path, *, use_cache: bool = True) -> str:
         if cached:
             return cached
     digest = hashlib.sha256()
-    from edgejudge.store.paths import open_regular
+    from edgejudge.files import open_regular
 
     with open_regular(path) as handle:
         while chunk := handle.read(1 << 22):

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgejudge.errors import ModelFileError, UsageError
+from edgejudge.files import open_regular
 from edgejudge.store import gguf_semantics
-from edgejudge.store.paths import open_regular
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)

@@ -28,12 +28,12 @@ from pathlib import Path
 
 from edgejudge import files
 from edgejudge.errors import ModelFileError, ModelNotFound, StoreError, UsageError
+from edgejudge.files import open_regular
 from edgejudge.store import disk, gguf_file, registry
 from edgejudge.store.identity import check_identity
 from edgejudge.store.paths import (
     check_name,
     inside,
-    open_regular,
     plain_name,
     shown,
     writing,

@@ -5,11 +5,9 @@ opening only regular files (a FIFO or a device is refused before anything reads 
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 from pathlib import Path
 
-from edgejudge.errors import ModelFileError, StoreError, UsageError
+from edgejudge.errors import StoreError, UsageError
 from edgejudge.store import disk, registry
 
 
@@ -58,23 +56,3 @@ def writing(where: Path):
 def plain_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and not name.startswith(".") and \
         not any(c in name for c in "/\\\0") and name.isprintable() and len(name.encode()) <= 255
-
-
-def open_regular(path: Path):
-    """Open ``path`` for reading only if it is a regular file: a FIFO, a device or a socket is
-    refused before anything reads from it (opening a FIFO for reading would wait for a writer)."""
-    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to wait on
-    fd = os.open(path, os.O_RDONLY | nonblock | getattr(os, "O_BINARY", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(21, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
-            raise ModelFileError(f"{path} is not a regular file (a FIFO, a device or a socket)",
-                                 hint="give the path of a .gguf file; a model cannot be streamed through a pipe")
-        if nonblock:
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise

@@ -209,7 +209,7 @@ def parse(text: str, source: str) -> Registry:
 def _load_cached(path: str | None) -> Registry:
     if path:
         from edgejudge.errors import ModelFileError
-        from edgejudge.store.paths import open_regular
+        from edgejudge.files import open_regular
 
         fix = "unset EDGEJUDGE_REGISTRY or point it at a models.toml"
         try:

@@ -24,9 +24,9 @@ import os
 import re
 import sys
 import threading
-from typing import Any
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgejudge.backends.llama import hardware
 from edgejudge.errors import ModelFileError, RuntimeFailure, UsageError
