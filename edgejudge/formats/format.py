@@ -18,7 +18,7 @@ from edgejudge.formats.options import AUTHORS, Decision, JudgeOptions
 from edgejudge.formats.texts import justification, rubric_items, well_formed
 from edgejudge.items import Item
 from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels, fill
-from edgejudge.store.registry import Sampling
+from edgejudge.store.registry import ModelSpec, Sampling
 
 
 class Format:
@@ -44,6 +44,16 @@ class Format:
         self.think_budget = fam.think_budget if think_budget is None else think_budget
         self.authors_think_budget = authors_think_budget
         self.model_id = model_id
+
+    @classmethod
+    def of_model(cls, family: str, spec: ModelSpec | None, *, chat_template: str | None = None, bos: str = "",
+                 eos: str = "", model_id: str | None = None) -> Format:
+        """The format of a model: its family, with the sampling and think budgets its registry entry
+        (``spec``, or none for a bare GGUF) gives."""
+        return cls(family, chat_template=chat_template, bos=bos, eos=eos,
+                   sampling=spec.sampling if spec else None, think_budget=spec.think_budget if spec else None,
+                   authors_think_budget=spec.authors_think_budget if spec else None,
+                   model_id=model_id or (spec.id if spec else None))
 
     def budget(self, options: JudgeOptions) -> int:
         """The reasoning budget for ``options``: given, the authors' (``"authors"``), or the default."""

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from edgejudge import items
@@ -27,47 +27,10 @@ from edgejudge.errors import InputError
 from edgejudge.formats import Decision, Format, JudgeOptions
 from edgejudge.items import Item
 from edgejudge.judging import variants, verdict
+from edgejudge.judging.build import RemoteModel, default_workload, make_format
 from edgejudge.plan import Outcome
 from edgejudge.store import registry, resolve
 from edgejudge.version import __version__
-
-
-def make_format(resolved: resolve.ResolvedModel, model: runtime.LoadedModel | None = None) -> Format:
-    """The judge format for a model: its registry family (or the GGUF's edgejudge.family)."""
-    spec = resolved.spec
-    template = resolved.gguf.get("tokenizer.chat_template")
-    bos = eos = ""
-    if model is not None:
-        bos = model.piece(model.bos).decode("utf-8", "replace") if model.bos >= 0 else ""
-        eos = model.piece(model.eos).decode("utf-8", "replace") if model.eos >= 0 else ""
-    return Format(resolved.family, chat_template=template if isinstance(template, str) else None, bos=bos, eos=eos,
-                  sampling=spec.sampling if spec else None, think_budget=spec.think_budget if spec else None,
-                  authors_think_budget=spec.authors_think_budget if spec else None, model_id=resolved.id)
-
-
-def _workload(resolved) -> str:
-    """The family's default mode: decode-heavy when it reasons before its verdict."""
-    from edgejudge.formats import spec
-
-    try:
-        fam = spec.load(resolved.family).family
-    except Exception:  # noqa: BLE001 - an unknown family fails later, with its own message
-        return "no_think"
-    return "think" if fam.think and fam.think_budget > 0 else "no_think"
-
-
-@dataclass(frozen=True)
-class RemoteModel:
-    """A judge served by a remote server: its registry entry (or none) and the server's identity."""
-
-    id: str
-    quant: str | None
-    spec: registry.ModelSpec | None
-    family: str
-    server: dict
-
-    def describe(self) -> dict:
-        return {"id": self.id, "quant": self.quant, "sha256": None, "family": self.family, **self.server}
 
 
 class Judge:
@@ -103,7 +66,7 @@ class Judge:
         unless ``calibration=False``."""
         resolved = resolve.resolve(model)
         settings = settings or runtime.RuntimeSettings.from_env(**runtime_overrides)
-        info = runtime.resolve(settings, tuning.choice_for(resolved, settings, workload or _workload(resolved)))
+        info = runtime.resolve(settings, tuning.choice_for(resolved, settings, workload or default_workload(resolved)))
         loaded = runtime.LoadedModel(resolved.path, info)
         judge = cls(resolved, loaded, info, min_ctx=min_ctx, settings=settings)
         if settings.prefix_cache is not False:

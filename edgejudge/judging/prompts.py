@@ -20,18 +20,14 @@ def format_for(model_ref: str | None) -> Format:
     found = resolve.target(model_ref)
     spec = found.spec
     if spec is not None and spec.family != "generic":
-        return Format(spec.family, chat_template=None, sampling=spec.sampling, think_budget=spec.think_budget,
-                      authors_think_budget=spec.authors_think_budget, model_id=spec.id)
+        return Format.of_model(spec.family, spec)
     if found.path is not None:
         info = gguf_file.read(resolve.existing(found.path))
         family = info.get("edgejudge.family")
         family = family if family in registry.FAMILIES else "generic"
-        return Format(family, chat_template=_template(info))
+        return Format.of_model(family, None, chat_template=_template(info))
     resolved = resolve.resolve(found.ref)  # a registered generic judge, or an imported one
-    return Format(resolved.family, chat_template=_template(resolved.gguf),
-                  sampling=spec.sampling if spec else None, think_budget=spec.think_budget if spec else None,
-                  authors_think_budget=spec.authors_think_budget if spec else None,
-                  model_id=spec.id if spec else None)
+    return Format.of_model(resolved.family, spec, chat_template=_template(resolved.gguf))
 
 
 def _template(info: gguf_file.GGUFInfo) -> str | None:
