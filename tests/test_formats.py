@@ -4,6 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from edgejudge.errors import InputError, RegistryError
 from edgejudge.formats import Format, JudgeOptions, justification, rubric_items, spec
@@ -235,3 +237,17 @@ def test_swap_combination_on_known_probabilities():
     other = Decision("6", {**strength, "6": 1.0}, 1.0, score=6)  # swapped 6 = original 2
     combined, swap = combine_swap("strength", one, other, tie_on_disagreement=False)
     assert swap["agree"] is True and combined.score == 2 and combined.probabilities["2"] == pytest.approx(1.0)
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0, allow_nan=False), min_size=1, max_size=12))
+def test_rounded_probabilities_sum_to_one_and_stay_within_a_unit(weights):
+    from edgejudge.judging.verdict import DIGITS, _rounded
+
+    total = sum(weights)
+    assume(total > 0)
+    probabilities = {f"label{i}": w / total for i, w in enumerate(weights)}
+    rounded = _rounded(probabilities)
+    assert list(rounded) == list(probabilities)
+    units = [round(v * 10**DIGITS) for v in rounded.values()]
+    assert sum(units) == 10**DIGITS  # exactly 1 at the printed precision
+    assert all(abs(rounded[k] - p) < 10**-DIGITS for k, p in probabilities.items())

@@ -12,6 +12,8 @@ summing to 1), ``label_mass`` (how much probability the label set held before re
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 from edgejudge.formats import Decision
@@ -142,4 +144,15 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
 
 
 def _rounded(probabilities: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, DIGITS) for k, v in probabilities.items()}
+    """Probabilities to ``DIGITS`` places that still sum to 1: rounding each on its own can leave
+    the sum a few units of the last place off, so the units lost or gained are given to the labels
+    whose values were cut the most (largest remainder)."""
+    scale = 10 ** DIGITS
+    units = {k: math.floor(v * scale) for k, v in probabilities.items()}
+    short = scale - sum(units.values())
+    if not probabilities or abs(sum(probabilities.values()) - 1.0) > 1e-3 or not 0 <= short <= len(units):
+        return {k: round(v, DIGITS) for k, v in probabilities.items()}
+    cut = sorted(probabilities, key=lambda k: probabilities[k] * scale - units[k], reverse=True)
+    for k in cut[:short]:
+        units[k] += 1
+    return {k: units[k] / scale for k in probabilities}
