@@ -3,7 +3,9 @@
 What llama.cpp alone does with the model, through llama-cpp-python's low-level API, no edgejudge
 in the loop: the ceiling any judge on that model can reach. Measured like llama-bench: pp is N
 random tokens decoded in batches of n_batch from an empty cache; tg is M tokens decoded one at a
-time from an empty cache; each after a warm-up, repeated, mean ± standard deviation.
+time from an empty cache; each after a warm-up, repeated, mean ± standard deviation. With
+--depth D (llama-bench's -d) both start after D tokens already in the cache, as a judge's item is
+evaluated behind its prompt's head: attention then reads D more positions per token.
 
 The table's "cpu share" is the CPU time the process got over wall time x threads (the lowest of
 the runs), and "load" the 1-minute load average: on a machine shared with other work, a share well
@@ -14,6 +16,7 @@ still run).
     python benchmarks/bench_llama_raw.py MODEL.gguf                    # repacking off and on
     python benchmarks/bench_llama_raw.py MODEL.gguf --repack off --pp 256 --tg 32 --threads 2
     python benchmarks/bench_llama_raw.py A.gguf B.gguf --flash-attn off,on --batch 512:512,256:128 --json
+    python benchmarks/bench_llama_raw.py MODEL.gguf --repack off --depth 0,512,1024 --kv f16,q8_0
 
 Options with a comma list make a grid; --json prints one JSON object per configuration instead of
 the table.
@@ -33,6 +36,7 @@ import time
 from pathlib import Path
 
 FLASH = {"auto": -1, "off": 0, "on": 1}
+KV_TYPES = {"f32": 0, "f16": 1, "q8_0": 8, "bf16": 30}  # ggml_type values of the KV cache's K and V
 
 
 def usable_threads() -> int:
@@ -69,12 +73,14 @@ def run_one(config: dict) -> dict:
     vocab = L.llama_model_get_vocab(model)
     n_vocab = L.llama_vocab_n_tokens(vocab)
     cparams = L.llama_context_default_params()
-    cparams.n_ctx = max(config["pp"], config["tg"]) + 16
+    depth = config.get("depth", 0)
+    cparams.n_ctx = depth + max(config["pp"], config["tg"]) + 16
     cparams.n_batch = config["n_batch"]
     cparams.n_ubatch = config["n_ubatch"]
     cparams.n_seq_max = 1
     cparams.n_threads = cparams.n_threads_batch = config["threads"]
     cparams.flash_attn_type = FLASH[config["flash_attn"]]
+    cparams.type_k = cparams.type_v = KV_TYPES[config.get("kv", "f16")]
     ctx = L.llama_init_from_model(model, cparams)
     if not ctx:
         raise RuntimeError(f"could not create a context: {' | '.join(errors[-3:])}")
@@ -82,7 +88,7 @@ def run_one(config: dict) -> dict:
     memory = L.llama_get_memory(ctx)
     rng = np.random.default_rng(config["seed"])
     # Ordinary text tokens only (the first 90% of ids hold no added or padding tokens).
-    tokens = rng.integers(0, int(n_vocab * 0.9), size=max(config["pp"], config["tg"])).tolist()
+    tokens = rng.integers(0, int(n_vocab * 0.9), size=depth + max(config["pp"], config["tg"])).tolist()
 
     def decode(chunk: list[int], start: int) -> None:
         for i, token in enumerate(chunk):
@@ -104,6 +110,8 @@ def run_one(config: dict) -> dict:
         # The CPU time the process got over wall time x threads: near 1 when the machine was ours,
         # lower when other processes took turns on the cores (the rate is then understated).
         L.llama_memory_clear(memory, True)
+        for s in range(0, depth, config["n_batch"]):  # the cache before the timed part, untimed
+            decode(tokens[s:min(s + config["n_batch"], depth)], s)
         cpu0, t0 = time.process_time(), time.perf_counter()
         work()
         wall = time.perf_counter() - t0
@@ -111,10 +119,11 @@ def run_one(config: dict) -> dict:
         return wall
 
     def prompt(n: int) -> float:
-        return timed("pp", lambda: [decode(tokens[s:s + config["n_batch"]], s) for s in range(0, n, config["n_batch"])])
+        return timed("pp", lambda: [decode(tokens[depth + s:depth + min(s + config["n_batch"], n)], depth + s)
+                                    for s in range(0, n, config["n_batch"])])
 
     def generate(n: int) -> float:
-        return timed("tg", lambda: [decode([tokens[i]], i) for i in range(n)])
+        return timed("tg", lambda: [decode([tokens[depth + i]], depth + i) for i in range(n)])
 
     load_before = os.getloadavg()[0]
     prompt(min(config["n_batch"], 32))  # warm-up: first-touch of the weights, repacking, graph reuse
@@ -166,6 +175,8 @@ def main(argv=None) -> int:
                         help="weight repacking (llama.cpp's extra buffer types, use_extra_bufts): off, on or off,on")
     parser.add_argument("--flash-attn", default="auto", help="auto, on, off, or a comma list (default auto)")
     parser.add_argument("--batch", default="512:512", help="n_batch:n_ubatch pairs, comma list (default 512:512)")
+    parser.add_argument("--depth", default="0", help="tokens already in the cache before pp/tg, comma list (default 0)")
+    parser.add_argument("--kv", default="f16", help="KV cache type: f16, q8_0 or a comma list (q8_0 V needs flash attention)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
     parser.add_argument("--json", action="store_true", help="one JSON object per configuration")
@@ -182,16 +193,21 @@ def main(argv=None) -> int:
         parser.error("--flash-attn takes auto, on, off")
     batches = [tuple(int(x) for x in pair.split(":")) for pair in args.batch.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
+    depths = [int(d) for d in args.depth.split(",")]
+    kvs = [v.strip() for v in args.kv.split(",")]
+    if any(k not in KV_TYPES for k in kvs):
+        parser.error(f"--kv takes {', '.join(KV_TYPES)}")
     if not args.json:
         print(f"# {cpu_name()}, {usable_threads()} usable CPUs; pp {args.pp} / tg {args.tg} tokens, "
               f"{args.reps} reps, tok/s mean ± sd; {time.strftime('%Y-%m-%d')}")
-        print(f"{'model':<34} {'size GiB':>8} {'thr':>3} {'batch':>9} {'fa':>4} {'repack':>6} "
+        print(f"{'model':<34} {'size GiB':>8} {'thr':>3} {'batch':>9} {'fa':>4} {'repack':>6} {'kv':>5} {'depth':>5} "
               f"{'pp tok/s':>15} {'tg tok/s':>15} {'cpu share':>9} {'load':>5}")
     failures = 0
-    for model, repack, fa, (n_batch, n_ubatch), n_threads in itertools.product(args.models, repacks, flashes,
-                                                                               batches, threads):
+    for model, repack, fa, (n_batch, n_ubatch), n_threads, kv, depth in itertools.product(
+            args.models, repacks, flashes, batches, threads, kvs, depths):
         config = {"model": str(model), "repack": repack, "flash_attn": fa, "n_batch": n_batch, "n_ubatch": n_ubatch,
-                  "threads": n_threads, "pp": args.pp, "tg": args.tg, "reps": args.reps, "seed": args.seed}
+                  "threads": n_threads, "pp": args.pp, "tg": args.tg, "reps": args.reps, "seed": args.seed,
+                  "kv": kv, "depth": depth}
         try:
             child = subprocess.run([sys.executable, __file__, "--child", json.dumps(config)], capture_output=True,
                                    text=True, timeout=args.timeout)
@@ -210,7 +226,7 @@ def main(argv=None) -> int:
         name = model.name if len(model.name) <= 34 else "…" + model.name[-33:]
         size = f"{result['size_bytes'] / 2**30:8.2f}" if "size_bytes" in result else f"{'?':>8}"
         head = (f"{name:<34} {size} {n_threads:>3} {f'{n_batch}:{n_ubatch}':>9} {fa:>4} "
-                f"{'on' if repack else 'off':>6}")
+                f"{'on' if repack else 'off':>6} {kv:>5} {depth:>5}")
         if "error" in result:
             print(f"{head} FAILED: {result['error']}", flush=True)
         else:

@@ -107,9 +107,12 @@ class Context:
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def _decode(self, tokens: list[int]) -> None:
-        """Evaluate ``tokens`` after the cached ones; keep the logits of the last one."""
+    def _decode(self, tokens: list[int], keep: int = 1) -> list[np.ndarray]:
+        """Evaluate ``tokens`` after the cached ones; return (and keep the last of) the logits at the
+        last ``keep`` of them."""
         lib, batch = self._lib, self._batch
+        first_kept = len(tokens) - max(1, min(keep, len(tokens)))
+        rows: list[np.ndarray] = []
         for start in range(0, len(tokens), self._batch_cap):
             chunk = tokens[start : start + self._batch_cap]
             base = len(self.tokens)
@@ -118,8 +121,7 @@ class Context:
                 batch.pos[i] = base + i
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = 0
-                batch.logits[i] = 0
-            batch.logits[len(chunk) - 1] = 1
+                batch.logits[i] = start + i >= first_kept
             batch.n_tokens = len(chunk)
             rc = lib.llama_decode(self._ctx, batch)
             if rc != 0:
@@ -129,11 +131,12 @@ class Context:
                     hint="the context may be full or memory short; try a shorter input",
                 )
             self.tokens.extend(chunk)
-        pointer = lib.llama_get_logits_ith(self._ctx, -1)
-        if not pointer:
-            raise RuntimeFailure("llama.cpp returned no logits after a decode")
-        self._logits = np.ctypeslib.as_array(pointer, shape=(self.model.n_vocab,)).copy()
-        if not np.isfinite(self._logits).all():
+            for i in range(max(0, first_kept - start), len(chunk)):
+                pointer = lib.llama_get_logits_ith(self._ctx, i)
+                if not pointer:
+                    raise RuntimeFailure("llama.cpp returned no logits after a decode")
+                rows.append(np.ctypeslib.as_array(pointer, shape=(self.model.n_vocab,)).copy())
+        if not all(np.isfinite(row).all() for row in rows):
             # A sane model's logits are finite: NaN or inf means broken weights, and every label
             # read or sampled token after it would be noise (uniform probabilities, a "dead" grammar).
             self._logits = None
@@ -142,6 +145,8 @@ class Context:
                 f"(after {len(self.tokens)} tokens)",
                 hint="its weights hold NaN/inf values (a broken conversion or quantization): "
                 "convert or download the model again", code="model_numeric")
+        self._logits = rows[-1]
+        return rows
 
     def truncate(self, n: int) -> None:
         """Forget cached tokens from position ``n`` on."""
@@ -159,16 +164,36 @@ class Context:
         Returns how many tokens were reused. At least the last token is evaluated, so that its
         logits are fresh.
         """
+        reused = min(common_length(tokens, self.tokens), len(tokens) - 1)
+        self.feed_rows(tokens, 1)
+        return max(reused, 0)
+
+    def feed_rows(self, tokens: list[int], keep: int = 1) -> list[np.ndarray]:
+        """:meth:`feed`, evaluating at least the last ``keep`` tokens; returns their logits."""
         if not tokens:
             raise RuntimeFailure("nothing to evaluate: the prompt has no tokens")
-        common = 0
-        limit = min(len(tokens), len(self.tokens))
-        while common < limit and tokens[common] == self.tokens[common]:
-            common += 1
-        common = min(common, len(tokens) - 1)
+        keep = max(1, min(keep, len(tokens)))
+        common = min(common_length(tokens, self.tokens), len(tokens) - keep)
         self.truncate(common)
-        self._decode(tokens[common:])
-        return common
+        return self._decode(tokens[common:], keep)
+
+    def extend(self, tokens: list[int], rows: int = 1) -> list[np.ndarray]:
+        """Evaluate ``tokens`` after the cached ones in one decode; return the logits at the last
+        ``rows`` positions, which may reach back before ``tokens`` (the logits that predicted the
+        first of them): kept from the last decode, or evaluated again."""
+        back = rows - len(tokens)
+        before: list[np.ndarray] = []
+        if back == 1 and self._logits is not None:
+            before = [self._logits]
+        elif back > 0:
+            if back > len(self.tokens):
+                raise RuntimeFailure(f"no logits {back} tokens back: only {len(self.tokens)} are cached")
+            redo = self.tokens[-back:]
+            self.truncate(len(self.tokens) - back)
+            tokens = redo + tokens
+        if not tokens:
+            return before
+        return before + self._decode(tokens, rows - len(before))
 
     def append(self, tokens: list[int]) -> None:
         if tokens:

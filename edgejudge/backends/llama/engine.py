@@ -52,24 +52,42 @@ class Engine(PrefixRestore, Generation, LabelReading):
         outcome.prompt_tokens = len(prompt)
         in_context = min(common_length(prompt, self.tokens), len(prompt) - 1)
         outcome.prefix_cache, outcome.prefix_cache_tokens = self.restore_prefix(prompt, self.prefix_length(plan, prompt))
-        self.feed(prompt)
         outcome.reused_tokens = max(in_context, outcome.prefix_cache_tokens)  # tokens not evaluated
-        outcome.timings["prompt_s"] = time.perf_counter() - started
         rng = np.random.default_rng(seed)
-        tail = plan.prompt[-64:]
-        for step in plan.steps:
-            if isinstance(step, Append):
-                self.append(self.model.tokenize(step.text))
-                tail = (tail + step.text)[-64:]
-            elif isinstance(step, Generate):
+        # Text that is forced (the prompt, fixed appends, a generated step's closing text, the
+        # tokens all labels start with) is evaluated in one decode with what follows it, up to
+        # the next point where logits are needed: each decode of a 4B model on a CPU costs as
+        # much as ~8 prompt tokens even for one token.
+        pending, tail, first = prompt, plan.prompt[-64:], True
+        steps, i = plan.steps, 0
+        while True:
+            while i < len(steps) and isinstance(steps[i], Append):
+                text = steps[i].text  # type: ignore[union-attr]
+                pending = pending + self.model.tokenize(text)
+                tail = (tail + text)[-64:]
+                i += 1
+            step = steps[i] if i < len(steps) else None
+            if step is None and not pending:
+                break
+            t0 = time.perf_counter()
+            paths, shared = self.label_prefix(step, tail) if isinstance(step, ReadLabels) else ({}, [])
+            evaluate = self.feed_rows if first else self.extend
+            rows = evaluate(pending + shared, len(shared) + 1)
+            if first:
                 t0 = time.perf_counter()
-                text = self._generate(step, rng, outcome)
+                outcome.timings["prompt_s"] = t0 - started
+                first = False
+            pending = []
+            if isinstance(step, ReadLabels):
+                outcome.labels[step.name] = self._read_labels(step, paths, rows)
+                outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
+            elif isinstance(step, Generate):
+                text, pending, after = self._generate(step, rng, outcome)
                 outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
                 outcome.texts[step.name] = text
-                tail = (tail + text)[-64:]
-            elif isinstance(step, ReadLabels):
-                t0 = time.perf_counter()
-                outcome.labels[step.name] = self._read_labels(step, tail)
-                outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
+                tail = (tail + text + after)[-64:]
+            else:
+                break
+            i += 1
         outcome.timings["total_s"] = time.perf_counter() - started
         return outcome

@@ -25,7 +25,10 @@ class Generation(Context):
             grammar = self._grammars[gbnf] = Grammar(self.model, gbnf)
         return grammar
 
-    def _generate(self, step: Generate, rng: np.random.Generator, outcome: Outcome) -> str:
+    def _generate(self, step: Generate, rng: np.random.Generator, outcome: Outcome) -> tuple[str, list[int], str]:
+        """Generate ``step``'s text after what is cached; returns the text and the tokens (and their
+        text) that must follow it but are not evaluated yet: the last sampled token and the step's
+        closing text go into the next decode with whatever comes after them."""
         grammar = None
         if step.grammar:
             grammar = self.grammar(step.grammar)
@@ -35,8 +38,10 @@ class Generation(Context):
         start = len(self.tokens)
         reason = "budget"
         n = 0
+        pending: list[int] = []
         while n < step.max_tokens:
-            logits = self.logits()
+            logits = self.extend(pending)[-1]
+            pending = []
             token = sampling.sample(logits, step.sampling, rng)
             if grammar is not None and not grammar.allows(token):
                 token = _constrained_resample(logits, grammar, step.sampling, rng)
@@ -45,7 +50,7 @@ class Generation(Context):
                 break
             if grammar is not None:
                 grammar.accept(token)
-            self.append([token])
+            pending = [token]
             n += 1
             out += self.model.piece(token)
             hit = next((s for s in stops if s in out[-(len(s) + 64):]), None)
@@ -53,29 +58,25 @@ class Generation(Context):
                 reason = "stop"
                 cut = out.rfind(hit)
                 if cut + len(hit) < len(out):
-                    self._trim_overrun(start, bytes(out[: cut + len(hit)]))
+                    pending = self._overrun(start, bytes(out[: cut + len(hit)]))
                 del out[cut:]
                 break
         outcome.generated_tokens += n
         if step.think:
             outcome.think_tokens += n
         outcome.exhausted[step.name] = reason == "budget"
-        if reason == "stop":
-            if step.on_stop:
-                self.append(self.model.tokenize(step.on_stop))
-        elif step.close:
-            self.append(self.model.tokenize(step.close))
-        return out.decode("utf-8", errors="replace")
+        after = step.on_stop if reason == "stop" else step.close
+        if after:
+            pending += self.model.tokenize(after)
+        return out.decode("utf-8", errors="replace"), pending, after
 
-    def _trim_overrun(self, start: int, kept: bytes) -> None:
-        """The last token ran past a stop text (``">[["`` after ``<answer``): drop it and feed the
-        text up to the stop's end instead, so that what follows starts exactly there."""
-        generated = self.tokens[start:]
-        before = b"".join(self.model.piece(t) for t in generated[:-1])
-        self.truncate(len(self.tokens) - 1)
+    def _overrun(self, start: int, kept: bytes) -> list[int]:
+        """The last token (not evaluated yet) ran past a stop text (``">[["`` after ``<answer``):
+        what to feed instead of it, the text up to the stop's end, so that what follows starts
+        exactly there."""
+        before = b"".join(self.model.piece(t) for t in self.tokens[start:])
         rest = kept[len(before):].decode("utf-8", errors="replace")
-        if rest:
-            self.append(self.model.tokenize(rest))
+        return self.model.tokenize(rest) if rest else []
 
 
 RESAMPLE_WIDTH = 256

@@ -33,17 +33,20 @@ class LabelReading(Context):
                                hint="give ReadLabels a terminator that follows every label")
         return paths
 
-    def _read_labels(self, step: ReadLabels, context: str) -> LabelRead:
+    def label_prefix(self, step: ReadLabels, context: str) -> tuple[dict[str, list[int]], list[int]]:
+        """Each label's tokens after ``context``, and the tokens all of them start with (forced
+        text, evaluated in the same decode as what comes before it)."""
         paths = self.label_paths(step.labels, context, step.terminator)
-        start = len(self.tokens)
-        logits = self.logits()
-        shared = _common_prefix(list(paths.values()))
-        shared_logp = 0.0
-        for token in shared:
-            shared_logp += float(sampling.log_softmax(logits)[token])
-            self.append([token])
-            logits = self.logits()
-        scores = self._diverge({k: v[len(shared):] for k, v in paths.items()}, logits)
+        return paths, shared_prefix(list(paths.values()))
+
+    def _read_labels(self, step: ReadLabels, paths: dict[str, list[int]], rows: list[np.ndarray]) -> LabelRead:
+        """The label distribution, the labels' shared tokens already evaluated: ``rows`` are the
+        logits before each of them and after the last."""
+        shared = shared_prefix(list(paths.values()))
+        assert len(rows) == len(shared) + 1
+        start = len(self.tokens) - len(shared)
+        shared_logp = sum(float(sampling.log_softmax(row)[token]) for row, token in zip(rows, shared))
+        scores = self._diverge({k: v[len(shared):] for k, v in paths.items()}, rows[-1])
         self.truncate(start)
         values = np.array([scores[label] for label in step.labels])
         peak = values.max()
@@ -67,7 +70,7 @@ class LabelReading(Context):
                 scores[members[0]] = float(logp[token])
                 continue
             rest = {label: suffixes[label][1:] for label in members}
-            forced = _common_prefix(list(rest.values()))
+            forced = shared_prefix(list(rest.values()))
             mark = len(self.tokens)
             self.append([token, *forced])
             inner = self._diverge({k: v[len(forced):] for k, v in rest.items()}, self.logits())
@@ -77,7 +80,7 @@ class LabelReading(Context):
         return scores
 
 
-def _common_prefix(paths: list[list[int]]) -> list[int]:
+def shared_prefix(paths: list[list[int]]) -> list[int]:
     if not paths:
         return []
     n = min(len(p) for p in paths)
