@@ -185,3 +185,36 @@ def test_greedy_resampling_after_a_rejection_equals_the_masked_argmax(smollm2_ju
     sampled = _constrained_resample(logits, grammar, Sampling(temperature=1.0), rng)
     assert grammar.allows(sampled)
     grammar.close()
+
+
+def test_forced_text_is_evaluated_in_the_prompts_decode(engine, smollm2_judge, monkeypatch):
+    """Appends and the labels' shared tokens go into one decode with the prompt, and the labels
+    read there equal those read after evaluating each forced token on its own."""
+    from edgejudge.backends.llama.context import Context
+
+    model = smollm2_judge.model
+    decodes = []
+    original = Context._decode
+
+    def counting(self, tokens, keep=1):
+        decodes.append(len(tokens))
+        return original(self, tokens, keep)
+
+    monkeypatch.setattr(Context, "_decode", counting)
+    labels = ("Assistant A", "Assistant B")
+    steps = (Append("\n\nVerdict:"), Append(' "'), ReadLabels("v", labels))
+    outcome = engine.run(plan(CHAT, *steps))
+    assert len(decodes) == 1
+    read = outcome.labels["v"]
+    forced = model.tokenize(CHAT) + model.tokenize("\n\nVerdict:") + model.tokenize(' "')
+    assert engine.tokens == forced  # the labels' tokens are gone again, the appends stay
+
+    paths = engine.label_paths(labels, (CHAT + '\n\nVerdict: "')[-64:])
+    shared = paths["Assistant A"][:-1]
+    assert shared and paths["Assistant B"][:-1] == shared
+    logp = fresh_logprobs(model, forced + shared)
+    a, b = paths["Assistant A"][-1], paths["Assistant B"][-1]
+    assert read.probabilities["Assistant A"] == pytest.approx(np.exp(logp[a]) / (np.exp(logp[a]) + np.exp(logp[b])),
+                                                              abs=1e-3)
+    shared_logp = sum(fresh_logprobs(model, forced + shared[:i])[t] for i, t in enumerate(shared))
+    assert read.mass == pytest.approx(np.exp(shared_logp + np.logaddexp(logp[a], logp[b])), abs=1e-3)
