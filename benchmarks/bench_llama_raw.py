@@ -74,7 +74,9 @@ def run_one(config: dict) -> dict:
     n_vocab = L.llama_vocab_n_tokens(vocab)
     cparams = L.llama_context_default_params()
     depth = config.get("depth", 0)
-    cparams.n_ctx = depth + max(config["pp"], config["tg"]) + 16
+    shapes = config.get("shapes") or []  # [depth, tokens] pairs: a workload's evaluations, replayed
+    longest = max([depth + max(config["pp"], config["tg"])] + [d + n for d, n in shapes])
+    cparams.n_ctx = longest + 16
     cparams.n_batch = config["n_batch"]
     cparams.n_ubatch = config["n_ubatch"]
     cparams.n_seq_max = 1
@@ -88,7 +90,7 @@ def run_one(config: dict) -> dict:
     memory = L.llama_get_memory(ctx)
     rng = np.random.default_rng(config["seed"])
     # Ordinary text tokens only (the first 90% of ids hold no added or padding tokens).
-    tokens = rng.integers(0, int(n_vocab * 0.9), size=depth + max(config["pp"], config["tg"])).tolist()
+    tokens = rng.integers(0, int(n_vocab * 0.9), size=longest).tolist()
 
     def decode(chunk: list[int], start: int) -> None:
         for i, token in enumerate(chunk):
@@ -104,14 +106,14 @@ def run_one(config: dict) -> dict:
             raise RuntimeError(f"llama_decode returned {rc}: {' | '.join(errors[-3:])}")
         L.llama_synchronize(ctx)
 
-    shares: dict[str, list[float]] = {"pp": [], "tg": []}
+    shares: dict[str, list[float]] = {"pp": [], "tg": [], "shapes": []}
 
-    def timed(kind: str, work) -> float:
+    def timed(kind: str, work, at: int = depth) -> float:
         # The CPU time the process got over wall time x threads: near 1 when the machine was ours,
         # lower when other processes took turns on the cores (the rate is then understated).
         L.llama_memory_clear(memory, True)
-        for s in range(0, depth, config["n_batch"]):  # the cache before the timed part, untimed
-            decode(tokens[s:min(s + config["n_batch"], depth)], s)
+        for s in range(0, at, config["n_batch"]):  # the cache before the timed part, untimed
+            decode(tokens[s:min(s + config["n_batch"], at)], s)
         cpu0, t0 = time.process_time(), time.perf_counter()
         work()
         wall = time.perf_counter() - t0
@@ -121,6 +123,10 @@ def run_one(config: dict) -> dict:
     def prompt(n: int) -> float:
         return timed("pp", lambda: [decode(tokens[depth + s:depth + min(s + config["n_batch"], n)], depth + s)
                                     for s in range(0, n, config["n_batch"])])
+
+    def evaluate_at(at: int, n: int) -> float:
+        return timed("shapes", lambda: [decode(tokens[at + s:at + min(s + config["n_batch"], n)], at + s)
+                                        for s in range(0, n, config["n_batch"])], at)
 
     def generate(n: int) -> float:
         return timed("tg", lambda: [decode([tokens[depth + i]], depth + i) for i in range(n)])
@@ -132,6 +138,8 @@ def run_one(config: dict) -> dict:
         values.clear()
     pp = [config["pp"] / prompt(config["pp"]) for _ in range(config["reps"])] if config["pp"] else []
     tg = [config["tg"] / generate(config["tg"]) for _ in range(config["reps"])] if config["tg"] else []
+    replayed = [sum(n for _, n in shapes) / sum(evaluate_at(d, n) for d, n in shapes)
+                for _ in range(config["reps"])] if shapes else []
     size = L.llama_model_size(model)
     desc = ctypes.create_string_buffer(256)
     L.llama_model_desc(model, desc, len(desc))
@@ -139,7 +147,7 @@ def run_one(config: dict) -> dict:
     L.llama_free(ctx)
     L.llama_model_free(model)
     return {**config, "desc": desc.value.decode(), "size_bytes": size, "load_s": round(load_s, 2),
-            "pp_tps": pp, "tg_tps": tg, "pp_cpu_share": shares["pp"], "tg_cpu_share": shares["tg"],
+            "pp_tps": pp, "tg_tps": tg, "shapes_tps": replayed, "pp_cpu_share": shares["pp"], "tg_cpu_share": shares["tg"],
             "loadavg": [load_before, os.getloadavg()[0]], "llama_cpp": L.llama_version().decode() if hasattr(L, "llama_version") else "",
             "system_info": L.llama_print_system_info().decode().strip()}
 
