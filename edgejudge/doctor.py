@@ -33,6 +33,8 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
         "flash_attn": info.flash_attn,
         "extra_bufts": info.extra_bufts,
         "extra_bufts_reason": info.extra_bufts_reason,
+        "weights_read": info.load_decision()[0],
+        "weights_load_reason": info.load_decision()[1],
         "store": str(disk.home()),
         "registry": registry.location(),
         "default_model": reg.default_model,
@@ -89,6 +91,7 @@ def format_text(report: dict) -> str:
         *([("gpu advice", report["gpu_advice"] + " (docs/runtime.md: GPU builds)")] if report["gpu_advice"] else []),
         ("flash attention", report["flash_attn"]),
         ("weight repacking", ("on" if report["extra_bufts"] else "off") + f" ({report['extra_bufts_reason']})"),
+        ("weights", report["weights_load_reason"]),
         ("tuned settings", _tuning_line(report)),
         ("prefix cache", (f"{report['prefix_cache']['files']} files, {report['prefix_cache']['bytes'] / 2**20:.1f} MB "
                           f"of {report['prefix_cache']['cap_bytes'] / 2**20:.0f} MB in {report['prefix_cache']['dir']}")),

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes
@@ -98,3 +99,37 @@ def test_simulated_amx_machine_gets_the_safe_setting_and_says_so(monkeypatch, ca
     assert engine.logits().shape == (model.n_vocab,)
     engine.close()
     model.close()
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's mapped-file memory from /proc")
+def test_with_repacking_the_weights_are_read_not_mapped(smollm2_path):
+    """With repacking on, a mapped file would stay resident beside the repacked copy; the weights are
+    read instead (the same logits), unless the user asks for mmap."""
+    code = (
+        "import sys, numpy as np\n"
+        "from edgejudge.backends.llama import runtime\n"
+        "from edgejudge.backends.llama.engine import Engine\n"
+        "info = runtime.resolve(runtime.RuntimeSettings(extra_bufts=True, load=sys.argv[1]))\n"
+        f"m = runtime.LoadedModel({str(smollm2_path)!r}, info)\n"
+        "status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())\n"
+        "e = Engine(m); e.reserve(64); e.feed(m.tokenize('Hello there'))\n"
+        "print(info.load_decision()[0], int(status['RssFile'].split()[0]) * 1024, *np.round(e.logits()[:8], 4))\n"
+    )
+    runs = {}
+    for mode in ("auto", "mmap"):
+        proc = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+        read, file_bytes, *logits = proc.stdout.decode().split()
+        runs[mode] = (read == "True", int(file_bytes), [float(x) for x in logits])
+    assert runs["auto"][0] is True and runs["mmap"][0] is False
+    size = smollm2_path.stat().st_size
+    assert runs["mmap"][1] - runs["auto"][1] > size // 2  # the file's pages are not resident when read
+    assert runs["auto"][2] == pytest.approx(runs["mmap"][2], abs=1e-3)
+
+
+def test_a_bad_load_mode_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("EDGEJUDGE_LOAD", "mlock")
+    with pytest.raises(UsageError) as err:
+        runtime.RuntimeSettings.from_env()
+    assert "EDGEJUDGE_LOAD" in err.value.hint
