@@ -122,7 +122,7 @@ def main() -> None:
         home = tempfile.mkdtemp(prefix="edgejudge-cost-")
         base = {"model": model, "pairs": args.pairs, "think_budget": args.think_budget}
         t0 = time.perf_counter()
-        tuned, _ = run({**base, "mode": "tune"}, home)  # tuning for no_think, on first use
+        tuned, _ = run({**base, "mode": "tune"}, home)  # tuning on first use: one record for both workloads
         tune_s = time.perf_counter() - t0
         cold, cold_wall = run({**base, "mode": "oneshot"}, home)
         warm, warm_wall = run({**base, "mode": "oneshot"}, home)
@@ -135,12 +135,10 @@ def main() -> None:
                   "score_prompt_tokens": [t["prompt_tokens"] for t in score["timings"]],
                   "score_peak_rss": score["peak_rss"]}
         if args.think_budget:
-            t1 = time.perf_counter()
-            tuned, _ = run({**base, "mode": "tune", "think": True}, home)  # tuning for think, on first use
-            think_tune_s = time.perf_counter() - t1
+            tuned, _ = run({**base, "mode": "tune", "think": True}, home)  # the think workload's choice
             think, think_wall = run({**base, "mode": "think"}, home)
             timing = think["timings"][0]
-            result.update({"think_tune_s": round(think_tune_s, 1), "settings_think": tuned["settings"],
+            result.update({"settings_think": tuned["settings"],
                            "think_wall_s": round(think_wall, 2), "think_tokens": think["think_tokens"],
                            "reasoning_s": timing.get("reasoning_s"),
                            "s_per_1000_think_tokens": round(1000 * timing["reasoning_s"] / think["think_tokens"], 1)
@@ -150,7 +148,7 @@ def main() -> None:
             print(json.dumps(result), flush=True)
             continue
         print(f"{Path(model).name}")
-        print(f"  tuning (first use, no_think): {result['tune_s']} s; settings {result['settings_no_think']}")
+        print(f"  first use (tuning, then a load): {result['tune_s']} s; no-think settings {result['settings_no_think']}")
         c, w = result["oneshot_cold"], result["oneshot_warm"]
         print(f"  one-shot --no-think, cold prefix cache: {result['oneshot_cold_s']} s wall "
               f"({c['prompt_tokens']} prompt tokens, {c['prompt_s']:.2f} s evaluating)")
@@ -163,7 +161,7 @@ def main() -> None:
         if args.think_budget and not result["think_tokens"]:
             print("  thinking: no thinking tokens (the model's format does not reason, or it ended at once)")
         elif args.think_budget:
-            print(f"  thinking (tuning for it {result['think_tune_s']} s; settings {result['settings_think']}): "
+            print(f"  thinking (settings {result['settings_think']}): "
                   f"{result['think_tokens']} tokens in {result['reasoning_s']:.1f} s = "
                   f"{result['s_per_1000_think_tokens']} s per 1,000 thinking tokens; {result['think_wall_s']} s wall "
                   f"for the verdict; peak RSS {gib(result['think_peak_rss'])}")
