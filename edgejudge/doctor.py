@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from edgejudge.backends.llama import gpu, hardware, prefix_cache, runtime, tuning
+from edgejudge.backends.llama import gpu, hardware, loading, prefix_cache, runtime, tuning
 from edgejudge.errors import EdgejudgeError
 from edgejudge.store import disk, registry, resolve
 from edgejudge.version import __version__
@@ -33,8 +33,6 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
         "flash_attn": info.flash_attn,
         "extra_bufts": info.extra_bufts,
         "extra_bufts_reason": info.extra_bufts_reason,
-        "weights_read": info.load_decision()[0],
-        "weights_load_reason": info.load_decision()[1],
         "store": str(disk.home()),
         "registry": registry.location(),
         "default_model": reg.default_model,
@@ -43,6 +41,7 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
     try:
         resolved = resolve.resolve(ref)
         report["model"] = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
+        report["weights_read"], report["weights_load_reason"] = loading.weights_load(info, resolved.path)
         key = tuning.key_for(resolved.gguf, info)
         report["tuning"] = {"key": key, **(tuning.describe(tuning.lookup(key)) or {"mode": None})}
     except EdgejudgeError as exc:
@@ -91,7 +90,7 @@ def format_text(report: dict) -> str:
         *([("gpu advice", report["gpu_advice"] + " (docs/runtime.md: GPU builds)")] if report["gpu_advice"] else []),
         ("flash attention", report["flash_attn"]),
         ("weight repacking", ("on" if report["extra_bufts"] else "off") + f" ({report['extra_bufts_reason']})"),
-        ("weights", report["weights_load_reason"]),
+        *([("weights", report["weights_load_reason"])] if "weights_load_reason" in report else []),
         ("tuned settings", _tuning_line(report)),
         ("prefix cache", (f"{report['prefix_cache']['files']} files, {report['prefix_cache']['bytes'] / 2**20:.1f} MB "
                           f"of {report['prefix_cache']['cap_bytes'] / 2**20:.0f} MB in {report['prefix_cache']['dir']}")),

@@ -2,12 +2,13 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes
 
-from edgejudge.backends.llama import hardware, runtime
+from edgejudge.backends.llama import hardware, loading, runtime
 from edgejudge.errors import ModelFileError, UsageError
 
 
@@ -103,9 +104,7 @@ def test_simulated_amx_machine_gets_the_safe_setting_and_says_so(monkeypatch, ca
 
 @pytest.mark.model
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's mapped-file memory from /proc")
-def test_with_repacking_the_weights_are_read_not_mapped(smollm2_path):
-    """With repacking on, a mapped file would stay resident beside the repacked copy; the weights are
-    read instead (the same logits), unless the user asks for mmap."""
+def test_read_weights_keep_the_file_out_of_memory_with_the_same_logits(smollm2_path):
     code = (
         "import sys, numpy as np\n"
         "from edgejudge.backends.llama import runtime\n"
@@ -114,18 +113,33 @@ def test_with_repacking_the_weights_are_read_not_mapped(smollm2_path):
         f"m = runtime.LoadedModel({str(smollm2_path)!r}, info)\n"
         "status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())\n"
         "e = Engine(m); e.reserve(64); e.feed(m.tokenize('Hello there'))\n"
-        "print(info.load_decision()[0], int(status['RssFile'].split()[0]) * 1024, *np.round(e.logits()[:8], 4))\n"
+        "print(m.weights_read, int(status['RssFile'].split()[0]) * 1024, *np.round(e.logits()[:8], 4))\n"
     )
     runs = {}
-    for mode in ("auto", "mmap"):
+    for mode in ("read", "mmap"):
         proc = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, timeout=300)
         assert proc.returncode == 0, proc.stderr.decode()[-2000:]
         read, file_bytes, *logits = proc.stdout.decode().split()
         runs[mode] = (read == "True", int(file_bytes), [float(x) for x in logits])
-    assert runs["auto"][0] is True and runs["mmap"][0] is False
+    assert runs["read"][0] is True and runs["mmap"][0] is False
     size = smollm2_path.stat().st_size
-    assert runs["mmap"][1] - runs["auto"][1] > size // 2  # the file's pages are not resident when read
-    assert runs["auto"][2] == pytest.approx(runs["mmap"][2], abs=1e-3)
+    assert runs["mmap"][1] - runs["read"][1] > size // 2  # the file's pages are not resident when read
+    assert runs["read"][2] == pytest.approx(runs["mmap"][2], abs=1e-3)
+
+
+@pytest.mark.parametrize("repack, gib, read", [(True, 64, False), (True, 3, True), (False, 3, False)])
+def test_weights_are_read_only_when_repacking_would_hold_the_file_twice_in_scarce_memory(
+        tmp_path, monkeypatch, repack, gib, read):
+    model = tmp_path / "judge.gguf"
+    with open(model, "wb") as handle:
+        handle.truncate(1 << 30)  # sparse: a 1 GiB file on no disk
+    monkeypatch.setattr(loading, "machine_memory", lambda: {"total": gib << 30, "available": None})
+    info = replace(runtime.resolve(runtime.RuntimeSettings(extra_bufts=False)), extra_bufts=repack, gpu_offload=False)
+    decided, reason = loading.weights_load(info, model)
+    assert decided is read
+    assert ("read into memory" in reason) is read
+    assert loading.weights_load(replace(info, load="mmap"), model)[0] is False
+    assert loading.weights_load(replace(info, load="read"), model)[0] is True
 
 
 def test_a_bad_load_mode_is_a_usage_error(monkeypatch):

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgejudge.backends.llama import hardware
+from edgejudge.backends.llama import hardware, loading
 from edgejudge.backends.llama.inert import InertData
 from edgejudge.errors import ModelFileError, RuntimeFailure, UsageError
 
@@ -36,7 +36,6 @@ _lock = threading.Lock()
 _llama = None  # the llama_cpp module, once imported
 _log_tail: collections.deque[str] = collections.deque(maxlen=40)
 _log_state: dict[str, Any] = {"verbose": False, "callback": None, "partial": ""}
-LOAD_MODES = ("auto", "mmap", "read")
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,8 @@ class RuntimeSettings:
                 raise UsageError(f"{name} must be at least 1, got {value}")
         if self.flash_attn not in (None, "auto", "on", "off"):
             raise UsageError(f"flash attention must be auto, on or off, got {self.flash_attn!r}")
-        if self.load not in (None, *LOAD_MODES):
-            raise UsageError(f"the weights' load mode must be {', '.join(LOAD_MODES)}, got {self.load!r}",
+        if self.load not in (None, *loading.LOAD_MODES):
+            raise UsageError(f"the weights' load mode must be {', '.join(loading.LOAD_MODES)}, got {self.load!r}",
                              hint="EDGEJUDGE_LOAD=auto (the default), mmap or read")
 
     @classmethod
@@ -106,22 +105,10 @@ class RuntimeInfo:
     n_batch: int = 512
     n_ubatch: int = 512
     tuned: dict | None = None  # the tuning record's choice and figures, when one was applied
-    load: str = "auto"  # the user's load mode; what it means for these settings: load_decision()
+    load: str = "auto"  # the user's load mode; what it means for a file: weights_load()
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "weights_read": self.load_decision()[0]}
-
-    def load_decision(self) -> tuple[bool, str]:
-        """Whether the weights are read into memory (True) or memory-mapped, and why: with CPU
-        repacking the mapped file stays resident beside its repacked copy (Qwen3-4B Q4_K_M peaks
-        at 4.15 GiB mapped, 2.53 GiB read, same speed, ~3 s more load); without it the mapped
-        pages are the weights, free to map and shared between processes."""
-        if self.load != "auto":
-            return self.load == "read", f"set by the user (EDGEJUDGE_LOAD={self.load})"
-        if self.extra_bufts and not (self.gpu_offload and self.gpu_layers != 0):
-            return True, ("read into memory: with weight repacking on, a memory-mapped file would stay "
-                          "resident beside its repacked copy (about 1.6x the memory)")
-        return False, "memory-mapped (the file's pages are the weights)"
+        return asdict(self)
 
 
 def llama():
@@ -229,7 +216,8 @@ class LoadedModel(InertData):
         params = lib.llama_model_default_params()
         params.n_gpu_layers = info.gpu_layers
         params.use_extra_bufts = info.extra_bufts
-        if info.load_decision()[0]:
+        self.weights_read, self.weights_reason = loading.weights_load(info, self.path)
+        if self.weights_read:
             if hasattr(params, "load_mode"):
                 params.load_mode = 0  # LLAMA_LOAD_MODE_NONE: read the file, map nothing
             else:  # llama-cpp-python builds before load_mode
