@@ -41,7 +41,7 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
     try:
         resolved = resolve.resolve(ref)
         report["model"] = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
-        report["weights_read"], report["weights_load_reason"] = loading.weights_load(info, resolved.path)
+        report["weights_read"], report["weights_load_reason"] = loading.weights_load(resolved.path, info.load, info.cpu_repack)
         key = tuning.key_for(resolved.gguf, info)
         report["tuning"] = {"key": key, **(tuning.describe(tuning.lookup(key)) or {"mode": None})}
     except EdgejudgeError as exc:

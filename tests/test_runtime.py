@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -134,12 +133,11 @@ def test_weights_are_read_only_when_repacking_would_hold_the_file_twice_in_scarc
     with open(model, "wb") as handle:
         handle.truncate(1 << 30)  # sparse: a 1 GiB file on no disk
     monkeypatch.setattr(loading, "machine_memory", lambda: {"total": gib << 30, "available": None})
-    info = replace(runtime.resolve(runtime.RuntimeSettings(extra_bufts=False)), extra_bufts=repack, gpu_offload=False)
-    decided, reason = loading.weights_load(info, model)
+    decided, reason = loading.weights_load(model, "auto", repack)
     assert decided is read
     assert ("read into memory" in reason) is read
-    assert loading.weights_load(replace(info, load="mmap"), model)[0] is False
-    assert loading.weights_load(replace(info, load="read"), model)[0] is True
+    assert loading.weights_load(model, "mmap", repack)[0] is False
+    assert loading.weights_load(model, "read", repack)[0] is True
 
 
 def test_a_bad_load_mode_is_a_usage_error(monkeypatch):

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from edgejudge.store.sizing import machine_memory
-
-if TYPE_CHECKING:
-    from edgejudge.backends.llama.runtime import RuntimeInfo
 
 LOAD_MODES = ("auto", "mmap", "read")
 
 
-def weights_load(info: RuntimeInfo, path: Path) -> tuple[bool, str]:
-    """Whether the model at ``path`` is read into memory (True) or memory-mapped, and why.
+def weights_load(path: Path, load: str, cpu_repack: bool) -> tuple[bool, str]:
+    """Whether the model at ``path`` is read into memory (True) or memory-mapped, and why, given the
+    user's ``load`` mode and whether weights are repacked on the CPU.
 
     With CPU weight repacking, llama.cpp copies each weight out of the mapped file, and the file's
     pages stay mapped beside the copy: a 14B Q4_K_M peaked at 14.7 GiB mapped, 8.8 GiB read, at the
@@ -22,9 +19,9 @@ def weights_load(info: RuntimeInfo, path: Path) -> tuple[bool, str]:
     a one-shot verdict 1.1 s sooner), so the file is read only where twice its size is over half
     the machine's memory.
     """
-    if info.load != "auto":
-        return info.load == "read", f"set by the user (EDGEJUDGE_LOAD={info.load})"
-    if not info.extra_bufts or (info.gpu_offload and info.gpu_layers != 0):
+    if load != "auto":
+        return load == "read", f"set by the user (EDGEJUDGE_LOAD={load})"
+    if not cpu_repack:
         return False, "memory-mapped (without repacking the file's pages are the weights)"
     try:
         size = path.stat().st_size

@@ -110,6 +110,11 @@ class RuntimeInfo:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def cpu_repack(self) -> bool:
+        """Weights are repacked for the CPU (repacking on, and the layers not offloaded to a GPU)."""
+        return self.extra_bufts and not (self.gpu_offload and self.gpu_layers != 0)
+
 
 def llama():
     """The ``llama_cpp`` module, imported once, with our log callback and the backend initialised."""
@@ -216,7 +221,7 @@ class LoadedModel(InertData):
         params = lib.llama_model_default_params()
         params.n_gpu_layers = info.gpu_layers
         params.use_extra_bufts = info.extra_bufts
-        self.weights_read, self.weights_reason = loading.weights_load(info, self.path)
+        self.weights_read, self.weights_reason = loading.weights_load(self.path, info.load, info.cpu_repack)
         if self.weights_read:
             if hasattr(params, "load_mode"):
                 params.load_mode = 0  # LLAMA_LOAD_MODE_NONE: read the file, map nothing
