@@ -35,10 +35,16 @@ def sample(logits: np.ndarray, settings: Sampling, rng: np.random.Generator) -> 
         top = np.argpartition(-x[candidates], settings.top_k - 1)[: settings.top_k]
         candidates = candidates[top]
     values = x[candidates]
-    order = np.argsort(-values, kind="stable")
-    candidates, values = candidates[order], values[order]
-    probs = np.exp(values - values[0])
-    probs /= probs.sum()
+    weights = np.exp(values - values.max())
+    total = weights.sum()
+    if settings.top_p >= 1.0 and settings.min_p <= 0:
+        # Nothing is cut, so no order is needed: sorting a 152k vocabulary cost 15 ms a token,
+        # a fifth of a 4B model's decode step on a laptop CPU.
+        cumulative = np.cumsum(weights)
+        drawn = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+        return int(candidates[min(drawn, candidates.size - 1)])
+    order = _descending(values, weights, total, settings)
+    candidates, probs = candidates[order], weights[order] / total
     keep = probs.size
     if settings.top_p < 1.0:
         keep = min(keep, int(np.searchsorted(np.cumsum(probs), settings.top_p)) + 1)
@@ -46,3 +52,20 @@ def sample(logits: np.ndarray, settings: Sampling, rng: np.random.Generator) -> 
         keep = min(keep, max(1, int((probs >= settings.min_p * probs[0]).sum())))
     probs = probs[:keep] / probs[:keep].sum()
     return int(candidates[rng.choice(keep, p=probs)])
+
+
+def _descending(values: np.ndarray, weights: np.ndarray, total: float, settings: Sampling) -> np.ndarray:
+    """Indices of ``values`` from the largest down (ties by index), far enough to hold the top-p
+    nucleus and every value above the min-p threshold: the largest few hundred, sorted, usually
+    are; the whole vocabulary is sorted only when they are not."""
+    width = 256
+    while width < values.size:
+        part = np.argpartition(-values, width - 1)[:width]
+        part = part[np.lexsort((part, -values[part]))]
+        mass = weights[part].sum() / total
+        enough_p = settings.top_p >= 1.0 or mass >= settings.top_p
+        enough_min_p = settings.min_p <= 0 or weights[part[-1]] < settings.min_p * weights[part[0]]
+        if enough_p and enough_min_p:
+            return part
+        width *= 16
+    return np.lexsort((np.arange(values.size), -values))
