@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import struct
 
-from edgejudge.store.gguf_tensors import KNOWN, expected_tensors
+from edgejudge.store.gguf_tensors import KNOWN, SemanticError, check_generic, check_known, check_types
 
 LLAMA_MAX_LAYERS = 512  # llama-hparams.h
 LLAMA_MAX_EXPERTS = 1024
@@ -25,10 +25,6 @@ TOKEN_TYPES = range(7)  # LLAMA_TOKEN_TYPE_UNDEFINED .. LLAMA_TOKEN_TYPE_BYTE
 MAX_TOKENS = 1 << 31  # token ids are int32
 
 UINT32, INT32, FLOAT32, BOOL, STRING, ARRAY = 4, 5, 6, 7, 8, 9
-F32, F16, BF16 = 0, 1, 30
-# GGML types that cannot be the weight of a matrix multiplication on the CPU (no vec_dot): the
-# activation-side Q8_1/Q8_K, the integer types and F64. A weight of one of these aborts at decode.
-NOT_MATMUL_TYPES = {9: "Q8_1", 15: "Q8_K", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64"}
 
 # Special token ids. llama.cpp disables one that is out of range (with a warning); the ids a judge
 # depends on (where a prompt starts, where generation stops) are refused instead, so a judge never
@@ -39,10 +35,6 @@ SPECIAL_IDS = SPECIAL_IDS_IN_RANGE + ("unknown", "seperator", "padding", "cls", 
 
 HINT = ("llama.cpp would crash or fail on this file: it was written by a broken converter or edited by hand; "
         "convert or download the model again")
-
-
-class SemanticError(Exception):
-    """One violated rule; ``gguf_file`` adds the file's name."""
 
 
 def check(info, reader) -> None:
@@ -65,11 +57,11 @@ class _Checker:
     def run(self) -> None:
         n_vocab = self.vocab()
         hp = self.hparams()
-        self.tensor_types()
+        check_types(self.info.tensors)
         if self.arch in KNOWN:
-            self.known_tensors(hp, n_vocab)
+            check_known(self.arch, self.tensors, hp, n_vocab)
         else:
-            self.generic_tensors(hp, n_vocab)
+            check_generic(self.arch, self.tensors, hp, n_vocab)
 
     # metadata -------------------------------------------------------------------------------
 
@@ -252,62 +244,3 @@ class _Checker:
                 shown = text[:40].decode("utf-8", "replace")
                 raise SemanticError(f"{key}: tokens {first} and {i} are the same string {shown!r} "
                                     "(llama.cpp asserts every token is unique)")
-
-    # tensors --------------------------------------------------------------------------------
-
-    def tensor_types(self) -> None:
-        for t in self.info.tensors:
-            if len(t.dims) == 1 or t.name.endswith("norm.weight"):
-                # Norm weights, biases and rope factors enter element-wise operations that ggml
-                # computes in F32 only: another type aborts at the first decode.
-                if t.ggml_type != F32:
-                    raise SemanticError(f"tensor {t.name!r} has type {_type_name(t.ggml_type)}; "
-                                        "llama.cpp computes it in F32 only (1-D tensors and norms must be F32)")
-            elif t.ggml_type in NOT_MATMUL_TYPES:
-                raise SemanticError(f"tensor {t.name!r} has type {NOT_MATMUL_TYPES[t.ggml_type]}, "
-                                    "which cannot be a weight matrix")
-
-    def generic_tensors(self, hp: dict, n_vocab: int) -> None:
-        n_embd = hp["n_embd"]
-        for name in ("token_embd.weight", "output.weight"):
-            t = self.tensors.get(name)
-            if t is not None and len(t.dims) == 2 and t.dims[1] != n_vocab:
-                raise SemanticError(f"tensor {name!r} has {t.dims[1]} rows but the vocabulary holds {n_vocab} tokens")
-            if t is not None and len(t.dims) == 2 and t.dims[0] != n_embd:
-                raise SemanticError(f"tensor {name!r} is {t.dims[0]} wide but {self.arch}.embedding_length = {n_embd}")
-        if "token_embd.weight" not in self.tensors:
-            raise SemanticError("tensor 'token_embd.weight' is missing")
-
-    def known_tensors(self, hp: dict, n_vocab: int) -> None:
-        expected = expected_tensors(self.arch, hp, n_vocab)
-        # Alternatives llama.cpp accepts: a fused QKV matrix instead of Q, K and V.
-        for i in range(hp["n_layer"]):
-            p = f"blk.{i}."
-            if p + "attn_qkv.weight" in self.tensors:
-                for part in ("q", "k", "v"):
-                    expected.pop(f"{p}attn_{part}.weight", None)
-                qkv = sum((expected[f"{p}attn_{part}.bias"][0] or (0,))[0] for part in ("q", "k", "v"))
-                expected[p + "attn_qkv.weight"] = ((hp["n_embd"], qkv), True)
-                expected[p + "attn_qkv.bias"] = ((qkv,), False)
-        for name, (shape, required) in expected.items():
-            t = self.tensors.get(name)
-            if t is None:
-                if required:
-                    raise SemanticError(f"tensor {name!r} is missing ({self.arch} with block_count = {hp['n_layer']} "
-                                        "needs it)")
-                continue
-            if shape is not None and tuple(t.dims) != shape:
-                raise SemanticError(f"tensor {name!r} has shape {list(t.dims)}, the hyper-parameters imply {list(shape)}")
-        extra = [name for name in self.tensors if name not in expected]
-        if extra:
-            raise SemanticError(f"tensor {extra[0]!r} is not part of a {self.arch} model"
-                                + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
-
-
-def _type_name(ggml_type: int) -> str:
-    from gguf.constants import GGMLQuantizationType
-
-    try:
-        return GGMLQuantizationType(ggml_type).name
-    except ValueError:
-        return str(ggml_type)
