@@ -68,10 +68,15 @@ def test_report_intervals_match_the_statistics_on_a_constant_judge():
 def test_apply_by_hand():
     fitted = calibration.apply({"A": 0.8, "B": 0.2}, calibration.Fit(2.0))
     assert fitted["A"] == pytest.approx(2 / 3)  # logit ln 4, halved: ln 2
-    shifted = calibration.apply({"A": 0.8, "B": 0.2}, calibration.Fit(2.0, math.log(2)))
+    shifted = calibration.apply({"A": 0.8, "B": 0.2}, calibration.Fit(2.0, {"A": math.log(2) / 2, "B": -math.log(2) / 2}))
     assert shifted["A"] == pytest.approx(0.8)  # ln 2 + ln 2
     three = calibration.apply({"A": 0.5, "B": 0.25, "tie": 0.25}, calibration.Fit(0.5))
     assert three["A"] == pytest.approx(4 / 6) and sum(three.values()) == pytest.approx(1.0)
+    tilted = calibration.apply({"true": 0.5, "false": 0.5}, calibration.Fit(1.0, {"true": 1.0}))
+    assert tilted["true"] == pytest.approx(1 / (1 + math.exp(-1.0)))
+    assert calibration.Fit(2.0, {"A": 0.25, "B": -0.25}).position_bias == pytest.approx(0.5)
+    assert calibration.Fit(2.0, {"true": 0.1}).describe() == {"method": "temperature+bias", "temperature": 2.0,
+                                                              "biases": {"true": 0.1}}
 
 
 def _synthetic(n=4000, scale=3.0, shift=1.0, seed=1):
@@ -87,7 +92,7 @@ def test_fit_recovers_a_known_temperature_and_position_bias():
     fitted = calibration.fit(probs, gold)
     assert fitted.temperature == pytest.approx(3.0, abs=0.25)
     assert fitted.position_bias == pytest.approx(-1 / 3, abs=0.15)  # undoes +1 on the logit, divided by T
-    assert calibration.fit(probs, gold, position=False).position_bias is None
+    assert sum(fitted.biases.values()) == pytest.approx(0.0, abs=1e-8)  # the prior fixes the free constant
 
 
 def test_cross_validation_lowers_held_out_ece_on_a_miscalibrated_judge():
@@ -96,6 +101,11 @@ def test_cross_validation_lowers_held_out_ece_on_a_miscalibrated_judge():
     assert checked["folds"] == 5 and len(checked["probabilities"]) == 1000
     assert checked["calibrated"]["ece"] < 0.5 * checked["raw"]["ece"]
     assert checked["calibrated"]["nll"] < checked["raw"]["nll"]
+    pairs = [i // 2 for i in range(1000)]  # both orders of a pair stay in one fold
+    folds = calibration.folds_of(1000, 5, groups=pairs)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(1000))
+    assert all(len({pairs[i] for i in fold} & {pairs[i] for i in other}) == 0
+               for a, fold in enumerate(folds) for b, other in enumerate(folds) if a != b)
 
 
 def test_fit_stays_finite_on_separable_labels():

@@ -31,7 +31,7 @@ def _summary_text(result: dict) -> str:
         return text
 
     lines = [(f"{result['n']} items: {result['answered']} answered, {result['abstained']} abstained, "
-              f"{result['errors']} errors"),
+              f"{result['errors']} error records, {result.get('missing', 0)} without a record"),
              f"  accuracy {fmt('accuracy')}", f"  kappa    {fmt('kappa')}", f"  ECE      {fmt('ece')}",
              f"  Brier    {fmt('brier')}"]
     if result.get("position_consistency") is not None:
@@ -101,7 +101,12 @@ def eval_command(source, verdicts, output, report_path, **kwargs):
               help="Folds of the held-out check of ECE before and after.")
 @click.option("--verdicts", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Fit on an earlier `edgejudge score` output of these items (same model and flags).")
-def calibrate(source, folds, verdicts, **kwargs):
+@click.option("--target-error", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              metavar="ALPHA", help="Say whether the set is large enough for --target-error ALPHA (and the "
+                                    "threshold it would give).")
+@click.option("--delta", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="The --delta that --target-error will be used with.")
+def calibrate(source, folds, verdicts, target_error, delta, **kwargs):
     """Fit a calibration of the label probabilities on gold labels and store it beside the model.
 
     One calibration per task, variant, thinking on/off and swap on/off (from the judging flags
@@ -115,17 +120,21 @@ def calibrate(source, folds, verdicts, **kwargs):
     options = options_from(kwargs)
     with load_judge(kwargs, min_ctx=BATCH_CTX, calibration=False) as judge:
         records = evaluate.read_records(Path(verdicts)) if verdicts else evaluate.judge_all(judge, golds, options)
-        result = evaluate.calibrate(judge, golds, records, options, folds=folds)
+        result = evaluate.calibrate(judge, golds, records, options, folds=folds, target_error=target_error,
+                                    delta=delta)
     data_writer().record(result)
     for entry in result["calibrations"]:
         if "skipped" in entry:
             warn(f"edgejudge: {entry['key']}: not calibrated ({entry['skipped']})")
             continue
         raw, cal = entry["held_out"]["raw"], entry["held_out"]["calibrated"]
-        warn(f"edgejudge: {entry['key']}: {entry['n']} items, T={entry['temperature']:.3f}"
-             + (f", position bias {entry['position_bias']:+.3f}" if entry["position_bias"] is not None else "")
-             + f"; held-out ECE {raw['ece']:.3f} -> {cal['ece']:.3f}, accuracy {raw['accuracy']:.3f} -> "
-               f"{cal['accuracy']:.3f} ({entry['held_out']['folds']} folds)")
+        biases = ", ".join(f"{k} {v:+.3f}" for k, v in entry["biases"].items())
+        warn(f"edgejudge: {entry['key']}: {entry['n']} items ({entry['clusters']} independent), "
+             f"T={entry['temperature']:.3f}, biases {biases}; held-out ECE {raw['ece']:.3f} -> {cal['ece']:.3f}, "
+             f"NLL {raw['nll']:.3f} -> {cal['nll']:.3f}, accuracy {raw['accuracy']:.3f} -> {cal['accuracy']:.3f} "
+             f"({entry['held_out']['folds']} folds)")
+        if "warning" in entry:
+            warn(f"edgejudge: warning: {entry['key']}: {entry['warning']}")
 
 
 COMMANDS = (eval_command, calibrate)

@@ -133,6 +133,11 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
                         reasoning=first.reasoning, extra=extra)
     swap = {
         "agree": agree,
+        # A tie made of a disagreement is not a label the reads gave a probability to; its
+        # confidence is the probability of what it reports: the two reads, drawn from each
+        # order's distribution, disagree.
+        **({"tie_confidence": round(1.0 - sum(first.probabilities[k] * back[k] for k in labels), DIGITS)}
+           if verdict == "tie" and not agree else {}),
         "orders": [
             {"order": "as given", "verdict": first.verdict, "probabilities": _rounded(first.probabilities),
              "explanation": first.explanation},

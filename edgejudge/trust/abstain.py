@@ -15,9 +15,12 @@ than stopping at once on a level no data could ever pass.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from edgejudge.errors import UsageError
 
@@ -59,32 +62,122 @@ def clopper_pearson_upper(errors: int, n: int, delta: float) -> float:
 
 
 def min_items(alpha: float, delta: float) -> int:
-    """The fewest items on which an error rate <= alpha can be shown at level delta (no errors)."""
+    """The fewest independent items (clusters) on which an error rate <= alpha can be shown at
+    level delta, with no error at all."""
     return math.ceil(math.log(delta) / math.log1p(-alpha)) if alpha < 1 else 1
 
 
+@functools.lru_cache(maxsize=4096)
+def _fewest_passing(errors: int, alpha: float, level: float) -> int:
+    """The smallest n with P(Bin(n, alpha) <= errors) <= level (the binomial cdf falls with n)."""
+    lo = hi = max(errors + 1, 1)
+    while binom_cdf(errors, hi, alpha) > level:
+        lo, hi = hi, hi * 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if binom_cdf(errors, mid, alpha) > level:
+            lo = mid + 1
+        else:
+            hi = mid
+    return hi
+
+
+def binomial_passes(errors: int, n: int, alpha: float, delta: float) -> bool:
+    """The exact (Clopper-Pearson) test: is the upper bound on the error rate <= alpha?"""
+    return n > 0 and n >= _fewest_passing(errors, alpha, delta)
+
+
+def _kl(a: float, b: float) -> float:
+    """KL(Bernoulli(a) || Bernoulli(b)), with 0 log 0 = 0."""
+    out = 0.0
+    if a > 0:
+        out += a * math.log(a / b)
+    if a < 1:
+        out += (1 - a) * math.log((1 - a) / (1 - b))
+    return out
+
+
+def hoeffding_bentkus_passes(mean: float, m: int, alpha: float, delta: float) -> bool:
+    """The Hoeffding-Bentkus test (Bates et al. 2021, "Distribution-free, risk-controlling
+    prediction sets", Prop. 3) that m i.i.d. [0, 1]-valued losses of sample mean ``mean`` have an
+    expectation <= alpha: its p-value min(exp(-m KL(min(mean, alpha) || alpha)),
+    e P(Bin(m, alpha) <= ceil(m mean))) must be <= delta."""
+    if m <= 0:
+        return False
+    if math.exp(-m * _kl(min(mean, alpha), alpha)) <= delta:
+        return True
+    return m >= _fewest_passing(math.ceil(m * mean - 1e-9), alpha, delta / math.e)
+
+
+def cluster_losses(errors: int, answered: int, clusters: int, size: int, alpha: float) -> float:
+    """The mean of the clusters' losses Y = (e - alpha k + alpha M) / M over the ``clusters``
+    clusters with an answered item (e errors among k answered items, M the largest cluster): Y is
+    in [0, 1] and E[Y] <= alpha exactly when the item error rate E[e] / E[k] <= alpha."""
+    return (errors - alpha * answered) / (size * clusters) + alpha
+
+
 def target_threshold(confidence: Sequence[float], correct: Sequence[bool], alpha: float,
-                     delta: float = DEFAULT_DELTA) -> float | None:
+                     delta: float = DEFAULT_DELTA, clusters: Sequence | None = None) -> float | None:
     """The lowest confidence threshold that passes fixed-sequence testing (None: none passes,
-    so every item must be abstained on)."""
-    pairs = sorted(zip(confidence, correct), key=lambda pair: -pair[0])
+    so every item must be abstained on).
+
+    ``clusters`` names each item's cluster: items that are not independent (both orders of a pair,
+    rubric variants of one item). Without it, or when no cluster holds two items, each test is the
+    exact binomial one; otherwise the Hoeffding-Bentkus test on the clusters' losses. Entries that
+    are not finite numbers are left out."""
+    keep = [i for i, c in enumerate(confidence)
+            if isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c)]
+    if not keep:
+        return None
+    conf = np.array([float(confidence[i]) for i in keep])
+    wrong = np.array([not correct[i] for i in keep], dtype=bool)
+    names = [i for i in range(len(keep))] if clusters is None else [clusters[i] for i in keep]
+    index = {name: j for j, name in enumerate(dict.fromkeys(names))}
+    cluster = np.array([index[name] for name in names], dtype=int)
+    size = int(np.bincount(cluster).max())
+    top = np.full(len(index), -np.inf)
+    np.maximum.at(top, cluster, conf)  # a cluster is answered from its most confident item down
+    order = np.argsort(-conf, kind="stable")
+    errors_through = np.cumsum(wrong[order])
+    ascending, tops = np.sort(conf), np.sort(top)
     floor = min_items(alpha, delta)
     chosen = None
-    kept = errors = 0
-    i = 0
-    while i < len(pairs):
-        level = pairs[i][0]
-        while i < len(pairs) and pairs[i][0] == level:  # every item at this confidence is kept together
-            kept += 1
-            errors += not pairs[i][1]
-            i += 1
-        if kept < floor:
+    for level in np.unique(conf)[::-1]:
+        answered = len(conf) - int(np.searchsorted(ascending, level, "left"))
+        answered_clusters = len(tops) - int(np.searchsorted(tops, level, "left"))
+        if answered_clusters < floor:
             continue
-        if clopper_pearson_upper(errors, kept, delta) <= alpha:
-            chosen = level
+        errors = int(errors_through[answered - 1])
+        if size == 1:
+            passes = binomial_passes(errors, answered, alpha, delta)
         else:
+            mean = cluster_losses(errors, answered, answered_clusters, size, alpha)
+            passes = hoeffding_bentkus_passes(mean, answered_clusters, alpha, delta)
+        if not passes:
             break
+        chosen = float(level)
     return chosen
+
+
+def cascade_thresholds(stage_sets: Sequence[Sequence[Sequence]], alpha: float, delta: float = DEFAULT_DELTA,
+                       *, stages: int | None = None) -> list[float | None]:
+    """Thresholds for the stages of a cascade, as Trust or Escalate (Jung et al., ICLR 2025) sets
+    them: stage k's on the calibration items that the stages before it escalate (its set's entries
+    ``[confidence, correct, cluster, item]`` whose ``item`` every earlier stage left below its
+    threshold), each at level delta / K, so that all K stages hold together with probability at
+    least 1 - delta (a union bound) and the answered items' error, a mixture of the stages', stays
+    at or below alpha."""
+    level = delta / max(1, len(stage_sets))
+    escalated: set | None = None
+    out: list[float | None] = []
+    for entries in stage_sets:
+        rows = [e for e in entries if escalated is None or e[3] in escalated]
+        threshold = target_threshold([e[0] for e in rows], [bool(e[1]) for e in rows], alpha, level,
+                                     [e[2] for e in rows])
+        out.append(threshold)
+        below = {e[3] for e in rows if threshold is None or e[0] < threshold}
+        escalated = below
+    return out
 
 
 @dataclass(frozen=True)

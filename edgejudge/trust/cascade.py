@@ -88,7 +88,7 @@ class TrustedJudge:
             self._owned = second if owns_escalation or not isinstance(escalate, Judge) else None
             name = second.resolved.id
             self.stages.append(Stage(name if name != judge.resolved.id else f"{name}#2", second))
-        self._thresholds: dict[tuple, float | None] = {}
+        self._thresholds: dict[tuple, list[float | None]] = {}
 
     @classmethod
     def load(cls, model: str | None = None, *, abstain_below: float | None = None,
@@ -109,23 +109,34 @@ class TrustedJudge:
     def cascade(self) -> bool:
         return len(self.stages) > 1
 
-    def threshold(self, stage: Stage, item: items.Item, options: JudgeOptions) -> float | None:
-        """The stage's threshold for this item (None: answer nothing)."""
-        if self.policy.target_error is None:
-            return self.policy.abstain_below
-        stored = stage.judge.calibration.lookup(item, options) if stage.judge.calibration else None
+    @staticmethod
+    def _options(stage: Stage, options: JudgeOptions) -> JudgeOptions:
+        return options if stage.think is None else replace(options, think=stage.think)
+
+    def _stored(self, stage: Stage, item: items.Item, options: JudgeOptions) -> dict:
+        stored, skipped = stage.judge.calibration.check(item, options) if stage.judge.calibration else (None, None)
         if stored is None:
             key = store.key_for(stage.judge, item, options)
             what = key.describe() if key else stage.name
-            raise InputError(f"--target-error needs a calibration for {what}", code="no_calibration",
+            why = f" (the stored one is not applied: {skipped})" if skipped else ""
+            raise InputError(f"--target-error needs a calibration for {what}{why}", code="no_calibration",
                              hint=f"fit one with: edgejudge calibrate GOLD.jsonl -m {stage.judge.resolved.id} "
                                   "and the same judging flags")
-        cache_key = (stored["id"], self.policy.target_error, self.policy.delta)
+        return stored
+
+    def threshold(self, index: int, item: items.Item, options: JudgeOptions) -> float | None:
+        """Stage ``index``'s threshold for this item (None: answer nothing). With a target error,
+        stage k's threshold comes from its calibration set restricted to the items the stages
+        before it escalate, each stage at delta / (number of stages): :func:`abstain.cascade_thresholds`."""
+        if self.policy.target_error is None:
+            return self.policy.abstain_below
+        records = [self._stored(stage, item, self._options(stage, options)) for stage in self.stages[:index + 1]]
+        cache_key = (tuple(r["id"] for r in records), self.policy.target_error, self.policy.delta, len(self.stages))
         if cache_key not in self._thresholds:
-            pairs = stored.get("calibration_set") or []
-            self._thresholds[cache_key] = abstain.target_threshold(
-                [c for c, _ in pairs], [bool(ok) for _, ok in pairs], self.policy.target_error, self.policy.delta)
-        return self._thresholds[cache_key]
+            self._thresholds[cache_key] = abstain.cascade_thresholds(
+                [r["calibration_set"] for r in records], self.policy.target_error, self.policy.delta,
+                stages=len(self.stages))
+        return self._thresholds[cache_key][index]
 
     def judge(self, item: items.Item | Mapping, options: JudgeOptions | None = None, **option_overrides):
         """A verdict (decided by the first stage confident enough) or an :class:`Abstention`."""
@@ -133,14 +144,15 @@ class TrustedJudge:
             item = items.make_item(item)
         options = replace(options or JudgeOptions(), **option_overrides)
         runs = []
-        for stage in self.stages:
-            stage_options = options if stage.think is None else replace(options, think=stage.think)
+        for index, stage in enumerate(self.stages):
+            stage_options = self._options(stage, options)
             result = stage.judge.judge(item, stage_options)
             if not result.probabilities:  # rubric, refine: nothing to be unsure about
                 return result
-            threshold = self.threshold(stage, item, stage_options) if self.policy.active else None
+            threshold = self.threshold(index, item, options) if self.policy.active else None
             runs.append((stage, store.thinks(stage.judge, item, stage_options), result, threshold))
-            if not self.policy.active or (threshold is not None and metrics.confidence(result.probabilities) >= threshold):
+            confidence = metrics.verdict_confidence(result.verdict, result.probabilities, result.swap)
+            if not self.policy.active or (threshold is not None and confidence >= threshold):
                 return self._decided(runs)
         return self._abstained(runs)
 

@@ -16,7 +16,7 @@ import orjson
 from edgejudge import items
 from edgejudge.errors import InputError, UsageError
 from edgejudge.formats import JudgeOptions
-from edgejudge.trust import calibration, metrics, store
+from edgejudge.trust import abstain, calibration, clusters, metrics, store
 
 MIN_CALIBRATION_ITEMS = 10
 
@@ -97,8 +97,12 @@ def join(golds: list[dict], records: list[dict]) -> list[dict]:
             row["raw_probabilities"] = record.get("raw_probabilities")
             swap = record.get("swap")
             row["agree"] = swap.get("agree") if isinstance(swap, dict) else None
+            row["confidence"] = metrics.verdict_confidence(row["verdict"], row["probabilities"], swap)
             row["stage"] = record.get("stage")
         rows.append(row)
+    names = clusters.assign([g["id"] for g in golds], [clusters.content_key(g) for g in golds])
+    for row, name in zip(rows, names):
+        row["cluster"] = name
     return rows
 
 
@@ -108,23 +112,27 @@ def record_task(record: dict | None, gold: dict) -> str:
     return "pairwise" if "response_a" in gold else "pointwise"
 
 
-def _stats(gold, pred, probs) -> dict:
-    conf = [metrics.confidence(p) for p in probs]
+def _stats(gold, pred, probs, conf=None) -> dict:
+    conf = [metrics.confidence(p) for p in probs] if conf is None else conf
     correct = [g == p for g, p in zip(gold, pred)]
     return {"accuracy": metrics.accuracy(gold, pred), "kappa": metrics.cohen_kappa(gold, pred),
             "ece": metrics.ece(conf, correct), "brier": metrics.brier(probs, gold)}
 
 
 def report(rows: list[dict], *, intervals: bool = True) -> dict:
-    """The evaluation: counts, agreement, calibration, and the same per task and variant."""
+    """The evaluation: counts, agreement, calibration, and the same per task and variant.
+    Confidence and correctness are those of the verdict each record gives (a tie from a swap
+    disagreement has its own confidence: :func:`metrics.verdict_confidence`)."""
     answered = [r for r in rows if r["status"] == "ok" and r.get("verdict") is not None]
     gold = [r["gold"] for r in answered]
     pred = [r["verdict"] for r in answered]
     probs = [r["probabilities"] for r in answered]
+    conf = [r.get("confidence", metrics.confidence(r["probabilities"])) for r in answered]
     abstained = sum(r["status"] == "abstain" for r in rows)
     out: dict = {"n": len(rows), "answered": len(answered), "abstained": abstained,
-                 "errors": sum(r["status"] not in ("ok", "abstain") for r in rows),
-                 "coverage": len(answered) / len(rows) if rows else None, **_stats(gold, pred, probs)}
+                 "errors": sum(r["status"] not in ("ok", "abstain", "missing") for r in rows),
+                 "missing": sum(r["status"] == "missing" for r in rows),
+                 "coverage": len(answered) / len(rows) if rows else None, **_stats(gold, pred, probs, conf)}
     if any(r.get("raw_probabilities") for r in answered):
         raw = [r.get("raw_probabilities") or r["probabilities"] for r in answered]
         raw_pred = [max(p, key=p.__getitem__) for p in raw]
@@ -132,7 +140,6 @@ def report(rows: list[dict], *, intervals: bool = True) -> dict:
         out.update(accuracy_raw=raw_stats["accuracy"], kappa_raw=raw_stats["kappa"], ece_raw=raw_stats["ece"],
                    brier_raw=raw_stats["brier"])
     out["confusion"] = metrics.confusion(gold, pred, _label_order(gold + pred))
-    conf = [metrics.confidence(p) for p in probs]
     out["reliability"] = metrics.reliability(conf, [g == p for g, p in zip(gold, pred)])
     agree = [r["agree"] for r in answered if r.get("agree") is not None]
     if agree:
@@ -144,11 +151,34 @@ def report(rows: list[dict], *, intervals: bool = True) -> dict:
         out["decided_by"] = dict(stages)
     out["disagree"] = [r["id"] for r in answered if r["verdict"] != r["gold"]]
     if intervals:
-        out["intervals"] = _intervals(gold, pred, probs)
+        out["intervals"], out["resamples"] = metrics.intervals(gold, pred, probs, conf)
         groups = collections.defaultdict(list)
         for r in rows:
             groups[f"{r['task']}/{r['variant'] or 'default'}"].append(r)
         out["groups"] = {name: _compact(report(group, intervals=False)) for name, group in sorted(groups.items())}
+        out["calibration_check"] = calibration_check(rows)
+    return out
+
+
+def calibration_check(rows: list[dict], *, folds: int = 5) -> dict:
+    """Per task: what a calibration fitted on these items would do to items it did not see
+    (k folds, the items of a cluster in one fold): ECE and NLL of the model's own probabilities
+    and of the held-out calibrated ones. Tasks with fewer than ``MIN_CALIBRATION_ITEMS`` usable
+    items (a verdict's probabilities that hold the gold label) are left out."""
+    tasks = collections.defaultdict(list)
+    for r in rows:
+        probs = r.get("raw_probabilities") or r.get("probabilities")
+        if r["status"] in ("ok", "abstain") and isinstance(probs, dict) and r["gold"] in probs:
+            tasks[r["task"]].append((probs, r["gold"], r.get("cluster", r["id"])))
+    out = {}
+    for task, usable in sorted(tasks.items()):
+        if len(usable) < MIN_CALIBRATION_ITEMS:
+            continue
+        probs, gold, names = (list(x) for x in zip(*usable))
+        checked = calibration.cross_validate(probs, gold, folds=folds, groups=names)
+        out[task] = {"n": len(gold), "folds": checked["folds"],
+                     "ece_raw": checked["raw"]["ece"], "ece_calibrated": checked["calibrated"]["ece"],
+                     "nll_raw": checked["raw"]["nll"], "nll_calibrated": checked["calibrated"]["nll"]}
     return out
 
 
@@ -163,43 +193,20 @@ def _label_order(labels: list[str]) -> list[str]:
     return [x for x in known if x in seen] + numbers + sorted(seen - set(known) - set(numbers))
 
 
-def _intervals(gold, pred, probs) -> dict:
-    """Bootstrap intervals, vectorised: per-item terms are computed once and resampled."""
-    import numpy as np
-
-    n = len(gold)
-    labels = sorted(set(gold) | set(pred))
-    g = np.array([labels.index(x) for x in gold], dtype=int)
-    p = np.array([labels.index(x) for x in pred], dtype=int)
-    correct = (g == p).astype(float)
-    conf = np.array([metrics.confidence(x) for x in probs])
-    bins = np.minimum((conf * metrics.BINS).astype(int), metrics.BINS - 1)
-    brier = np.array([metrics.brier([x], [y]) for x, y in zip(probs, gold)])
-
-    def kappa(idx):
-        k = len(labels)
-        p_e = float((np.bincount(g[idx], minlength=k) * np.bincount(p[idx], minlength=k)).sum()) / len(idx) ** 2
-        return None if np.isclose(p_e, 1.0) else (correct[idx].mean() - p_e) / (1 - p_e)
-
-    def ece(idx):
-        count = np.bincount(bins[idx], minlength=metrics.BINS)
-        gap = np.bincount(bins[idx], weights=correct[idx] - conf[idx], minlength=metrics.BINS)
-        return float(np.abs(gap).sum() / len(idx)) if count.any() else None
-
-    return {"accuracy": metrics.bootstrap(lambda idx: float(correct[idx].mean()), n),
-            "kappa": metrics.bootstrap(kappa, n), "ece": metrics.bootstrap(ece, n),
-            "brier": metrics.bootstrap(lambda idx: float(brier[idx].mean()), n)}
-
-
 # -- calibration -----------------------------------------------------------------------------
 
 def calibrate(judge, golds: list[dict], records: list[dict], options: JudgeOptions, *, folds: int = 5,
-              save: bool = True) -> dict:
+              save: bool = True, target_error: float | None = None, delta: float = abstain.DEFAULT_DELTA) -> dict:
     """Fit one calibration per key from raw verdict records on gold items, report held-out ECE
-    before and after (k folds), and store each beside the model."""
+    before and after (k folds, a cluster's items in one fold), and store each beside the model.
+
+    The stored calibration set scores the verdict a user receives (a tie from a swap disagreement
+    with its own confidence), with each item's cluster (:mod:`~edgejudge.trust.clusters`) and key.
+    With ``target_error`` each entry also says whether the set is large enough for it."""
     groups: dict = {}
     skipped_errors = 0
-    for gold, record in zip(golds, _matched(golds, records)):
+    names = clusters.assign([g["id"] for g in golds], [clusters.content_key(g) for g in golds])
+    for gold, record, cluster in zip(golds, _matched(golds, records), names):
         if record is None or record.get("status", "ok") != "ok" or not record.get("probabilities"):
             skipped_errors += 1
             continue
@@ -209,22 +216,30 @@ def calibrate(judge, golds: list[dict], records: list[dict], options: JudgeOptio
             raise UsageError("a calibration belongs to a local model file; a remote judge has none",
                              hint="calibrate with the GGUF locally (--backend local)")
         _check_record(judge, key, record)
-        group = groups.setdefault(key, {"item": item, "probs": [], "gold": []})
+        group = groups.setdefault(key, {"item": item, "probs": [], "gold": [], "swap": [], "cluster": [], "key": []})
         group["probs"].append(record.get("raw_probabilities") or record["probabilities"])
         group["gold"].append(gold["label"])
+        group["swap"].append(record.get("swap"))
+        group["cluster"].append(cluster)
+        group["key"].append(clusters.item_key(item))
     entries: list[dict] = []
     out = {"calibrations": entries, "skipped_items": skipped_errors}
     for key, group in groups.items():
-        entry = {"key": key.describe(), "n": len(group["gold"])}
+        independent = len(set(group["cluster"]))
+        entry = {"key": key.describe(), "n": len(group["gold"]), "clusters": independent}
         if len(group["gold"]) < MIN_CALIBRATION_ITEMS:
             entry["skipped"] = f"fewer than {MIN_CALIBRATION_ITEMS} judged items"
             entries.append(entry)
             continue
         fitted = calibration.fit(group["probs"], group["gold"])
-        checked = calibration.cross_validate(group["probs"], group["gold"], folds=folds)
-        held = checked["probabilities"]
-        calibration_set = [[round(metrics.confidence(p), 6), max(p, key=p.__getitem__) == g]
-                           for p, g in zip(held, group["gold"])]
+        checked = calibration.cross_validate(group["probs"], group["gold"], folds=folds, groups=group["cluster"])
+        calibration_set = []
+        for held, gold, swap, cluster, item_key in zip(checked["probabilities"], group["gold"], group["swap"],
+                                                       group["cluster"], group["key"]):
+            tie = isinstance(swap, dict) and "tie_confidence" in swap
+            verdict = "tie" if tie else max(held, key=held.__getitem__)
+            confidence = metrics.verdict_confidence(verdict, held, swap)
+            calibration_set.append([round(confidence, 6), verdict == gold, cluster, item_key])
         labels = sorted({k for p in group["probs"] for k in p})
         held_out = {"folds": checked["folds"], "raw": checked["raw"], "calibrated": checked["calibrated"]}
         record = store.make_record(key, judge.format.template_sha256(), store.settings_for(judge, group["item"], options),
@@ -232,9 +247,29 @@ def calibrate(judge, golds: list[dict], records: list[dict], options: JudgeOptio
                                    calibration_set=calibration_set)
         if save:
             entry["path"] = str(store.save(key, record))
-        entry.update(id=record["id"], temperature=fitted.temperature, position_bias=fitted.position_bias,
+        entry.update(id=record["id"], temperature=fitted.temperature, biases=dict(fitted.biases),
                      held_out=held_out)
+        if target_error is not None:
+            entry.update(_target_check(calibration_set, target_error, delta))
         entries.append(entry)
+    return out
+
+
+def _target_check(calibration_set: list[list], alpha: float, delta: float) -> dict:
+    """Whether --target-error alpha (at delta) can give a threshold on this set, and a warning
+    naming the number of independent items needed when the set is too small for it."""
+    independent = len({entry[2] for entry in calibration_set})
+    needed = abstain.min_items(alpha, delta)
+    threshold = abstain.target_threshold([e[0] for e in calibration_set], [e[1] for e in calibration_set], alpha,
+                                         delta, [e[2] for e in calibration_set])
+    out: dict = {"target_error": {"alpha": alpha, "delta": delta, "needed": needed, "threshold": threshold}}
+    if independent < needed:
+        out["warning"] = (f"{independent} independent items (clusters) are too few for --target-error {alpha:g} at "
+                          f"delta {delta:g}: it needs at least {needed} even if the judge made no error, and more "
+                          "with errors; every item would be abstained on")
+    elif threshold is None:
+        out["warning"] = (f"no threshold reaches --target-error {alpha:g} at delta {delta:g} on this set: every item "
+                          "would be abstained on (more items, or a larger alpha, may pass)")
     return out
 
 

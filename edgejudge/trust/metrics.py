@@ -49,6 +49,17 @@ def confidence(probabilities: dict[str, float]) -> float:
     return max(probabilities.values()) if probabilities else 0.0
 
 
+def verdict_confidence(verdict: object, probabilities: dict[str, float], swap: object = None) -> float:
+    """The confidence of the verdict a user receives: the probability of that label; for a tie
+    made of a swap disagreement, its own ``swap.tie_confidence`` (the probability that the two
+    orders disagree), never P(A) or P(B); the top label's probability where neither says."""
+    if isinstance(swap, dict) and isinstance(swap.get("tie_confidence"), (int, float)) and verdict == "tie":
+        return float(swap["tie_confidence"])
+    if isinstance(verdict, str) and verdict in probabilities:
+        return probabilities[verdict]
+    return confidence(probabilities)
+
+
 def _bin(conf: float, bins: int) -> int:
     return min(max(math.floor(conf * bins), 0), bins - 1)
 
@@ -102,11 +113,12 @@ def confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] | 
     return {"labels": order, "matrix": matrix}
 
 
-def bootstrap(statistic: Callable[[np.ndarray], float | None], n: int, *, resamples: int = RESAMPLES,
-              seed: int = 0) -> list[float] | None:
-    """A 95% percentile interval of ``statistic(indices)`` over resamples of ``range(n)``."""
+def bootstrap_counted(statistic: Callable[[np.ndarray], float | None], n: int, *, resamples: int = RESAMPLES,
+                      seed: int = 0) -> tuple[list[float] | None, int]:
+    """A 95% percentile interval of ``statistic(indices)`` over resamples of ``range(n)``, and the
+    number of resamples dropped because the statistic is undefined on them (None or NaN)."""
     if n < 2:
-        return None
+        return None, 0
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(resamples):
@@ -114,9 +126,47 @@ def bootstrap(statistic: Callable[[np.ndarray], float | None], n: int, *, resamp
         if value is not None and not math.isnan(value):
             values.append(value)
     if not values:
-        return None
+        return None, resamples
     lo, hi = np.percentile(values, [2.5, 97.5])
-    return [float(lo), float(hi)]
+    return [float(lo), float(hi)], resamples - len(values)
+
+
+def bootstrap(statistic: Callable[[np.ndarray], float | None], n: int, *, resamples: int = RESAMPLES,
+              seed: int = 0) -> list[float] | None:
+    """A 95% percentile interval of ``statistic(indices)`` over resamples of ``range(n)``
+    (resamples where it is undefined are dropped: :func:`bootstrap_counted` counts them)."""
+    return bootstrap_counted(statistic, n, resamples=resamples, seed=seed)[0]
+
+
+def intervals(gold, pred, probs, conf) -> tuple[dict, dict]:
+    """Bootstrap intervals, vectorised: per-item terms are computed once and resampled. Also how
+    many resamples each statistic had to drop (kappa is undefined where a resample holds one label
+    on both sides)."""
+    n = len(gold)
+    labels = sorted(set(gold) | set(pred))
+    g = np.array([labels.index(x) for x in gold], dtype=int)
+    p = np.array([labels.index(x) for x in pred], dtype=int)
+    correct = (g == p).astype(float)
+    conf = np.asarray(conf, dtype=float)
+    bins = np.minimum((conf * BINS).astype(int), BINS - 1)
+    per_item_brier = np.array([brier([x], [y]) for x, y in zip(probs, gold)])
+
+    def kappa(idx):
+        k = len(labels)
+        p_e = float((np.bincount(g[idx], minlength=k) * np.bincount(p[idx], minlength=k)).sum()) / len(idx) ** 2
+        return None if np.isclose(p_e, 1.0) else (correct[idx].mean() - p_e) / (1 - p_e)
+
+    def ece(idx):
+        count = np.bincount(bins[idx], minlength=BINS)
+        gap = np.bincount(bins[idx], weights=correct[idx] - conf[idx], minlength=BINS)
+        return float(np.abs(gap).sum() / len(idx)) if count.any() else None
+
+    statistics = {"accuracy": lambda idx: float(correct[idx].mean()), "kappa": kappa, "ece": ece,
+                  "brier": lambda idx: float(per_item_brier[idx].mean())}
+    out, dropped = {}, {}
+    for name, statistic in statistics.items():
+        out[name], dropped[name] = bootstrap_counted(statistic, n)
+    return out, {"n": RESAMPLES if n >= 2 else 0, "dropped": dropped}
 
 
 def position_consistency(agree: Sequence[bool]) -> float | None:

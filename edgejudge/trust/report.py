@@ -104,7 +104,8 @@ def render(result: dict, *, title: str = "edgejudge evaluation", subtitle: str =
             row.append(_num(result.get(f"{key}_raw")))
         rows.append(row + [f'<span class="muted">{escape(meaning)}</span>'])
     counts = (f"{result['n']} items: {result['answered']} answered, {result['abstained']} abstained, "
-              f"{result['errors']} errors (coverage {_num(result.get('coverage'))})")
+              f"{result['errors']} error records, {result.get('missing', 0)} without a record "
+              f"(coverage {_num(result.get('coverage'))})")
     parts = [f"<h1>{escape(title)}</h1>", f'<p class="muted">{escape(subtitle)}</p>' if subtitle else "",
              f"<p>{escape(counts)}</p>", _table(header, rows)]
     parts.append('<h2>Calibration and agreement</h2><div class="row"><div>')
@@ -132,6 +133,19 @@ def render(result: dict, *, title: str = "edgejudge evaluation", subtitle: str =
         parts.append(_table(["task/variant", "n", "answered", "abstained", "accuracy", "kappa", "ECE", "Brier"],
                             [[escape(name), str(g["n"]), str(g["answered"]), str(g["abstained"]), _num(g["accuracy"]),
                               _num(g["kappa"]), _num(g["ece"]), _num(g["brier"])] for name, g in groups.items()]))
+    checks = result.get("calibration_check") or {}
+    if checks:
+        parts.append("<h2>Calibration, held out, per task</h2>")
+        parts.append(_table(["task", "n", "folds", "ECE raw", "ECE calibrated", "NLL raw", "NLL calibrated"],
+                            [[escape(task), str(c["n"]), str(c["folds"]), _num(c["ece_raw"]), _num(c["ece_calibrated"]),
+                              _num(c["nll_raw"]), _num(c["nll_calibrated"])] for task, c in checks.items()]))
+        parts.append('<p class="muted">What a calibration fitted on these items does to items it did not see '
+                     "(k folds; both orders of a pair in one fold).</p>")
+    dropped = {k: v for k, v in ((result.get("resamples") or {}).get("dropped") or {}).items() if v}
+    if dropped:
+        parts.append('<p class="muted">Bootstrap resamples dropped where the figure is undefined: '
+                     + escape(", ".join(f"{k} {v} of {result['resamples']['n']}" for k, v in dropped.items()))
+                     + "</p>")
     wrong = result.get("disagree", [])
     parts.append(f"<h2>Items the judge got wrong ({len(wrong)})</h2>")
     parts.append(f'<p class="ids">{escape(", ".join(map(str, wrong[:500])))}'

@@ -1,11 +1,17 @@
 """Calibrations on disk, beside the model, and applying them to verdicts.
 
-A calibration belongs to one key: the model file (sha256), its quant and family, the task and its
-variant, thinking on or off and swap on or off. It is stored as JSON in the model store,
-``$EDGEJUDGE_HOME/models/ID/QUANT/calibration/TASK[-VARIANT]-think-on|off-swap-on|off.json``
-(a model given by path: ``models/_files/SHA256[:16]/``), written atomically. It also records the
-prompt template's hash and the settings that shape the probabilities (explanation, budgets,
-sampling): when any of these differ from the run's, it does not apply, and the run says so once.
+A calibration belongs to one key: the model file (its sha256), its quant and family, the task and
+its variant, thinking on or off, swap on or off, and the numerics (the runtime settings that change
+probabilities, when there are any: :func:`numerics_for`). It is stored as JSON in the model store,
+``$EDGEJUDGE_HOME/models/ID/QUANT/calibration/SHA256[:16]/TASK[-VARIANT]-think-on|off-swap-on|off.json``
+(a model given by a path that names no valid id: ``models/_files/SHA256[:16]/calibration/``),
+written atomically; the file's own sha256 in the path means two files that share a name never
+share a calibration. It also records the prompt template's hash and the settings that shape the
+probabilities (explanation, budgets, sampling): when any of these differ from the run's, it does
+not apply, and the run says so once. Read back, a record is untrusted: opened only as a regular
+file of bounded size and checked by :mod:`~edgejudge.trust.schema`; one that fails is not applied,
+said once on stderr with the file and the problem, and the verdicts say so in
+``provenance.calibration_skipped``.
 """
 
 from __future__ import annotations
@@ -13,14 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgejudge.files import write_atomic
+from edgejudge.files import open_regular, write_atomic
 from edgejudge.store import disk, registry
-from edgejudge.trust import calibration
+from edgejudge.trust import calibration, schema
 
-VERSION = 1
+VERSION = schema.VERSION
+NUMERICS_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = logging.getLogger("edgejudge")
 
 
@@ -36,15 +44,18 @@ class Key:
     variant: str
     think: bool
     swap: bool
+    numerics: str = ""  # the runtime settings that change probabilities ("" where none do)
 
     def filename(self) -> str:
         variant = f"-{self.variant}" if self.variant else ""
-        return f"{self.task}{variant}-think-{'on' if self.think else 'off'}-swap-{'on' if self.swap else 'off'}.json"
+        numerics = f"-numerics-{_safe(self.numerics)}" if self.numerics else ""
+        return (f"{self.task}{variant}-think-{'on' if self.think else 'off'}-swap-{'on' if self.swap else 'off'}"
+                f"{numerics}.json")
 
     def directory(self) -> Path:
         models = disk.home() / "models"
         if registry.ID_RE.match(self.model_id) and registry.QUANT_RE.match(self.quant):
-            return models / self.model_id / self.quant / "calibration"
+            return models / self.model_id / self.quant / "calibration" / self.sha256[:16]
         return models / "_files" / self.sha256[:16] / "calibration"
 
     def path(self) -> Path:
@@ -52,7 +63,20 @@ class Key:
 
     def describe(self) -> str:
         return (f"{self.model_id}:{self.quant} {self.task}{'/' + self.variant if self.variant else ''}, "
-                f"thinking {'on' if self.think else 'off'}, swap {'on' if self.swap else 'off'}")
+                f"thinking {'on' if self.think else 'off'}, swap {'on' if self.swap else 'off'}"
+                + (f", numerics {self.numerics}" if self.numerics else ""))
+
+
+def _safe(text: str) -> str:
+    """A numerics key as a file name part: itself when plain, else its hash."""
+    return text if NUMERICS_RE.fullmatch(text) else hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def numerics_for(judge) -> str:
+    """The numerics part of the key: the runtime settings that change a verdict's probabilities.
+    None do as far as edgejudge knows, so it is empty; where a setting does, this is the one place
+    to return its key string (it then enters the file name, the record and the check)."""
+    return ""
 
 
 def thinks(judge, item, options) -> bool:
@@ -70,7 +94,8 @@ def key_for(judge, item, options) -> Key | None:
         return None
     task = judge.format.task(item)
     return Key(described["id"], str(described["quant"]), described["sha256"], described["family"], item.task,
-               judge.format.variant(item, task), thinks(judge, item, options), bool(options.swap))
+               judge.format.variant(item, task), thinks(judge, item, options), bool(options.swap),
+               numerics_for(judge))
 
 
 def settings_for(judge, item, options) -> dict:
@@ -85,14 +110,21 @@ def settings_for(judge, item, options) -> dict:
 
 def make_record(key: Key, template_sha256: str, settings: dict, fitted: calibration.Fit, *, n: int,
                 labels: list[str], held_out: dict, calibration_set: list[list]) -> dict:
+    """A calibration as stored. ``calibration_set`` holds the held-out [confidence, correct,
+    cluster, item] of each calibration item, for the emitted verdict (see docs/trust.md)."""
     body = {"version": VERSION, "model": {"id": key.model_id, "quant": key.quant, "sha256": key.sha256,
                                           "family": key.family},
             "task": key.task, "variant": key.variant, "think": key.think, "swap": key.swap,
-            "template_sha256": template_sha256, "settings": settings,
-            "temperature": fitted.temperature, "position_bias": fitted.position_bias, "n": n, "labels": labels,
-            "held_out": held_out, "calibration_set": calibration_set}
+            "numerics": key.numerics, "template_sha256": template_sha256, "settings": settings,
+            "method": "temperature+bias", "temperature": fitted.temperature, "biases": dict(fitted.biases),
+            "n": n, "labels": labels, "held_out": held_out, "calibration_set": calibration_set}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return {"id": digest[:12], **body}
+
+
+def fit_of(record: dict) -> calibration.Fit:
+    """The fitted parameters of a (checked) stored record."""
+    return calibration.Fit(float(record["temperature"]), {k: float(v) for k, v in record["biases"].items()})
 
 
 def save(key: Key, record: dict) -> Path:
@@ -101,14 +133,24 @@ def save(key: Key, record: dict) -> Path:
     return path
 
 
-def read(path: Path) -> dict | None:
+def read(path: Path) -> tuple[dict | None, str | None]:
+    """A stored calibration and None, or None and the problem in words (None, None: there is none).
+    Only a regular file of at most ``schema.MAX_BYTES`` is read."""
     try:
-        data = json.loads(path.read_text())
+        with open_regular(path) as handle:
+            data = handle.read(schema.MAX_BYTES + 1)
     except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return None, None
+    except Exception as exc:  # a directory, a FIFO, a device, no permission: never a crash
+        return None, f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    if len(data) > schema.MAX_BYTES:
+        return None, f"it is larger than {schema.MAX_BYTES >> 20} MiB"
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return None, "it is not valid JSON (or is nested too deeply)"
+    problem = schema.problem(value)
+    return (None, problem) if problem else (value, None)
 
 
 class Applier:
@@ -116,70 +158,87 @@ class Applier:
 
     def __init__(self, judge):
         self.judge = judge
-        self._cache: dict[Path, tuple[int, dict | None]] = {}
+        self._cache: dict[Path, tuple[tuple, tuple[dict | None, str | None]]] = {}
         self._said: set[tuple[Path, str]] = set()
 
-    def _stored(self, path: Path) -> dict | None:
+    def _stored(self, path: Path) -> tuple[dict | None, str | None]:
         try:
-            mtime = path.stat().st_mtime_ns
+            st = path.stat()
         except OSError:
-            return None
+            return None, None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         cached = self._cache.get(path)
-        if cached is None or cached[0] != mtime:
-            cached = (mtime, read(path))
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, read(path))
             self._cache[path] = cached
         return cached[1]
 
-    def lookup(self, item, options) -> dict | None:
-        """The applicable calibration for this item, or None (saying once why a stored one is not)."""
-        key = key_for(self.judge, item, options)
-        if key is None:
-            return None
-        path = key.path()
-        stored = self._stored(path)
-        if stored is None:
-            return None
-        reason = self._mismatch(stored, key, item, options)
-        if reason is None:
-            return stored
+    def _say(self, path: Path, reason: str, message: str) -> None:
         if (path, reason) not in self._said:
             self._said.add((path, reason))
-            log.warning(f"the calibration for {key.describe()} does not apply ({reason}); verdicts carry the "
-                        f"model's own probabilities: refit it with edgejudge calibrate FILE -m MODEL and the same "
-                        f"flags, or pass --no-calibration to silence this")
-        return None
+            log.warning(message)
+
+    def check(self, item, options) -> tuple[dict | None, str | None]:
+        """The applicable calibration for this item, or None and why a stored one is not
+        applied (None, None: none is stored), said once per file and reason."""
+        key = key_for(self.judge, item, options)
+        if key is None:
+            return None, None
+        path = key.path()
+        stored, problem = self._stored(path)
+        if problem is not None:
+            self._say(path, problem, f"edgejudge: ignoring the stored calibration {path}: {problem}; verdicts carry "
+                                     f"the model's own probabilities (refit it with edgejudge calibrate)")
+            return None, f"invalid: {problem}"
+        if stored is None:
+            return None, None
+        reason = self._mismatch(stored, key, item, options)
+        if reason is None:
+            return stored, None
+        self._say(path, reason, f"the calibration for {key.describe()} does not apply ({reason}); verdicts carry the "
+                                f"model's own probabilities: refit it with edgejudge calibrate FILE -m MODEL and the "
+                                f"same flags, or pass --no-calibration to silence this")
+        return None, reason
+
+    def lookup(self, item, options) -> dict | None:
+        """The applicable calibration for this item, or None."""
+        return self.check(item, options)[0]
 
     def _mismatch(self, stored: dict, key: Key, item, options) -> str | None:
-        if stored.get("version") != VERSION or not isinstance(stored.get("temperature"), (int, float)):
-            return f"{key.path()} is not a calibration this edgejudge reads"
-        model = stored.get("model", {})
-        if model.get("sha256") != key.sha256:
+        model = stored["model"]
+        if model["sha256"] != key.sha256:
             return "the model file changed since it was fit"
-        if model.get("family") != key.family:
-            return f"it was fit for the {model.get('family')} family, not {key.family}"
-        if stored.get("template_sha256") != self.judge.format.template_sha256():
+        if model["family"] != key.family:
+            return f"it was fit for the {model['family']} family, not {key.family}"
+        if stored["numerics"] != key.numerics:
+            return "the runtime numerics differ from those it was fit with"
+        if stored["template_sha256"] != self.judge.format.template_sha256():
             return "the prompt template changed since it was fit"
         settings = settings_for(self.judge, item, options)
-        changed = sorted(k for k in set(settings) | set(stored.get("settings", {}))
-                         if settings.get(k) != stored.get("settings", {}).get(k))
+        changed = sorted(k for k in set(settings) | set(stored["settings"])
+                         if settings.get(k) != stored["settings"].get(k))
         if changed:
-            return f"settings differ from those it was fit with: {', '.join(changed)}"
+            return f"settings differ from those it was fit with: {', '.join(map(str, changed))}"
         return None
 
     def apply(self, item, options, verdict):
         """The verdict with calibrated ``probabilities``, the model's own in ``raw_probabilities``
-        and the calibration's id in its provenance (unchanged when no calibration applies)."""
+        and the calibration's id in its provenance (unchanged when no calibration applies; where a
+        stored one is not applied, ``provenance.calibration_skipped`` says why)."""
         if not verdict.probabilities:
             return verdict
-        stored = self.lookup(item, options)
+        stored, skipped = self.check(item, options)
         if stored is None:
+            if skipped is not None:
+                verdict.provenance = {**verdict.provenance, "calibration_skipped": skipped}
             return verdict
-        fitted = calibration.Fit(stored["temperature"], stored.get("position_bias"))
+        fitted = fit_of(stored)
         raw = verdict.probabilities
         calibrated = calibration.apply(raw, fitted)
         verdict.probabilities = calibrated
         verdict.extra["raw_probabilities"] = {k: round(v, 6) for k, v in raw.items()}
-        if verdict.verdict in calibrated:  # a tie made of a swap disagreement stays a tie
+        tie = isinstance(verdict.swap, dict) and "tie_confidence" in verdict.swap
+        if verdict.verdict in calibrated and not tie:  # a tie made of a swap disagreement stays a tie
             verdict.verdict = max(calibrated, key=calibrated.__getitem__)
             if verdict.score is not None:
                 verdict.score = int(verdict.verdict)
