@@ -20,8 +20,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from edgejudge.errors import UsageError
 
 DEFAULT_DELTA = 0.1
@@ -104,16 +102,10 @@ def hoeffding_bentkus_passes(mean: float, m: int, alpha: float, delta: float) ->
     e P(Bin(m, alpha) <= ceil(m mean))) must be <= delta."""
     if m <= 0:
         return False
+    mean = min(max(mean, 0.0), 1.0)
     if math.exp(-m * _kl(min(mean, alpha), alpha)) <= delta:
         return True
     return m >= _fewest_passing(math.ceil(m * mean - 1e-9), alpha, delta / math.e)
-
-
-def cluster_losses(errors: int, answered: int, clusters: int, size: int, alpha: float) -> float:
-    """The mean of the clusters' losses Y = (e - alpha k + alpha M) / M over the ``clusters``
-    clusters with an answered item (e errors among k answered items, M the largest cluster): Y is
-    in [0, 1] and E[Y] <= alpha exactly when the item error rate E[e] / E[k] <= alpha."""
-    return (errors - alpha * answered) / (size * clusters) + alpha
 
 
 def target_threshold(confidence: Sequence[float], correct: Sequence[bool], alpha: float,
@@ -123,39 +115,47 @@ def target_threshold(confidence: Sequence[float], correct: Sequence[bool], alpha
 
     ``clusters`` names each item's cluster: items that are not independent (both orders of a pair,
     rubric variants of one item). Without it, or when no cluster holds two items, each test is the
-    exact binomial one; otherwise the Hoeffding-Bentkus test on the clusters' losses. Entries that
-    are not finite numbers are left out."""
+    exact binomial one on the answered items. Otherwise the unit is the cluster: at a threshold,
+    each cluster with an answered item has the error r = (its wrong answered items) / (its answered
+    items), in [0, 1], and the Hoeffding-Bentkus test bounds the mean of r over the answered
+    clusters. Entries whose confidence is not a finite number are left out."""
     keep = [i for i, c in enumerate(confidence)
             if isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c)]
     if not keep:
         return None
-    conf = np.array([float(confidence[i]) for i in keep])
-    wrong = np.array([not correct[i] for i in keep], dtype=bool)
-    names = [i for i in range(len(keep))] if clusters is None else [clusters[i] for i in keep]
-    index = {name: j for j, name in enumerate(dict.fromkeys(names))}
-    cluster = np.array([index[name] for name in names], dtype=int)
-    size = int(np.bincount(cluster).max())
-    top = np.full(len(index), -np.inf)
-    np.maximum.at(top, cluster, conf)  # a cluster is answered from its most confident item down
-    order = np.argsort(-conf, kind="stable")
-    errors_through = np.cumsum(wrong[order])
-    ascending, tops = np.sort(conf), np.sort(top)
+    conf = [float(confidence[i]) for i in keep]
+    wrong = [not correct[i] for i in keep]
+    names = list(range(len(keep))) if clusters is None else [clusters[i] for i in keep]
+    singletons = len(set(names)) == len(names)
+    order = sorted(range(len(conf)), key=lambda i: -conf[i])
     floor = min_items(alpha, delta)
+    answered: dict = {}  # cluster -> [answered items, wrong ones]
+    items = errors = 0
+    error_sum = 0.0  # the sum over answered clusters of r
     chosen = None
-    for level in np.unique(conf)[::-1]:
-        answered = len(conf) - int(np.searchsorted(ascending, level, "left"))
-        answered_clusters = len(tops) - int(np.searchsorted(tops, level, "left"))
-        if answered_clusters < floor:
+    position = 0
+    while position < len(order):
+        level = conf[order[position]]
+        while position < len(order) and conf[order[position]] == level:  # equal confidences go together
+            i = order[position]
+            k, e = answered.get(names[i], (0, 0))
+            if k:
+                error_sum -= e / k
+            k, e = k + 1, e + wrong[i]
+            answered[names[i]] = (k, e)
+            error_sum += e / k
+            items += 1
+            errors += wrong[i]
+            position += 1
+        if len(answered) < floor:
             continue
-        errors = int(errors_through[answered - 1])
-        if size == 1:
-            passes = binomial_passes(errors, answered, alpha, delta)
+        if singletons:
+            passes = binomial_passes(errors, items, alpha, delta)
         else:
-            mean = cluster_losses(errors, answered, answered_clusters, size, alpha)
-            passes = hoeffding_bentkus_passes(mean, answered_clusters, alpha, delta)
+            passes = hoeffding_bentkus_passes(error_sum / len(answered), len(answered), alpha, delta)
         if not passes:
             break
-        chosen = float(level)
+        chosen = level
     return chosen
 
 
