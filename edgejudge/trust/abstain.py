@@ -166,8 +166,8 @@ def cascade_thresholds(stage_sets: Sequence[Sequence[Sequence]], alpha: float, d
     ``[confidence, correct, cluster, item]`` whose ``item`` every earlier stage left below its
     threshold), each at level delta / K, so that all K stages hold together with probability at
     least 1 - delta (a union bound) and the answered items' error, a mixture of the stages', stays
-    at or below alpha."""
-    level = delta / max(1, len(stage_sets))
+    at or below alpha. ``stages``: K, when only the first stages' sets are given."""
+    level = delta / max(1, stages or len(stage_sets))
     escalated: set | None = None
     out: list[float | None] = []
     for entries in stage_sets:
