@@ -47,12 +47,14 @@ def test_calibrate_stores_a_fit_beside_the_model(judged, smollm2_judge, own_stor
     golds, records = judged
     result = evaluate.calibrate(smollm2_judge, golds, records, RAW, folds=3)
     [entry] = result["calibrations"]
-    path = own_store / "models" / "smollm2-135m" / "Q4_1" / "calibration" / "pairwise-think-off-swap-off.json"
-    assert entry["path"] == str(path) and entry["n"] == 12
+    path = (own_store / "models" / "smollm2-135m" / "Q4_1" / "calibration" / smollm2_judge.resolved.sha256[:16]
+            / "pairwise-think-off-swap-off.json")
+    assert entry["path"] == str(path) and entry["n"] == 12 and entry["clusters"] == 6  # both orders: one item
     stored = json.loads(path.read_text())
     expected = calibration.fit([r["probabilities"] for r in records], [g["label"] for g in golds])
     assert stored["temperature"] == pytest.approx(expected.temperature)
-    assert stored["position_bias"] == pytest.approx(expected.position_bias)
+    assert stored["biases"] == pytest.approx(expected.biases)
+    assert [len({e[2] for e in stored["calibration_set"][i:i + 2]}) for i in range(0, 12, 2)] == [1] * 6
     assert stored["model"]["sha256"] == smollm2_judge.resolved.sha256 and stored["think"] is False
     assert stored["settings"]["explain"] is False and stored["template_sha256"] == smollm2_judge.format.template_sha256()
     assert len(stored["calibration_set"]) == 12 and entry["held_out"]["folds"] == 3
@@ -63,7 +65,7 @@ def test_calibrate_stores_a_fit_beside_the_model(judged, smollm2_judge, own_stor
 def test_stored_calibration_applies_to_later_verdicts(judged, smollm2_judge, own_store):
     golds, records = judged
     [entry] = evaluate.calibrate(smollm2_judge, golds, records, RAW)["calibrations"]
-    fitted = calibration.Fit(entry["temperature"], entry["position_bias"])
+    fitted = calibration.Fit(entry["temperature"], entry["biases"])
     item = {k: v for k, v in golds[1].items() if k != "label"}
     verdict = smollm2_judge.judge(item, RAW).to_dict()
     # the same item again: equal up to the numerics of a different KV cache state
@@ -99,7 +101,8 @@ def test_changed_settings_or_file_make_it_inapplicable_said_once(judged, smollm2
     said = [r.getMessage() for r in caplog.records if "does not apply" in r.getMessage()]
     assert len(said) == 1 and "settings differ" in said[0] and "explain" in said[0]
 
-    path = own_store / "models" / "smollm2-135m" / "Q4_1" / "calibration" / "pairwise-think-off-swap-off.json"
+    path = (own_store / "models" / "smollm2-135m" / "Q4_1" / "calibration" / smollm2_judge.resolved.sha256[:16]
+            / "pairwise-think-off-swap-off.json")
     stored = json.loads(path.read_text())
     for field, value, reason in ((("model", "sha256"), "0" * 64, "model file changed"),
                                  (("template_sha256",), "f" * 64, "template changed")):

@@ -186,3 +186,58 @@ def test_report_page_is_well_formed_and_self_contained():
     bars = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") == "#4a7fb5"]
     assert len(bars) == sum(1 for row in result["reliability"] if row["n"])
     assert "pairwise/code" in page and "pairwise/default" in page
+
+
+def test_a_tie_from_disagreement_has_its_own_confidence():
+    from edgejudge.formats import Decision
+    from edgejudge.judging.verdict import combine_swap
+
+    first = Decision("A", {"A": 0.9, "B": 0.1}, 1.0)
+    second = Decision("A", {"A": 0.8, "B": 0.2}, 1.0)  # swapped order: "A" there is B here
+    combined, swap = combine_swap("pairwise", first, second, tie_on_disagreement=True)
+    assert combined.verdict == "tie"
+    # the reads disagree with probability 1 - (0.9 * 0.2 + 0.1 * 0.8) = 0.74
+    assert swap["tie_confidence"] == pytest.approx(0.74)
+    assert metrics.verdict_confidence("tie", combined.probabilities, swap) == pytest.approx(0.74)
+    agreed, swap2 = combine_swap("pairwise", first, Decision("B", {"A": 0.3, "B": 0.7}, 1.0), tie_on_disagreement=True)
+    assert agreed.verdict == "A" and "tie_confidence" not in swap2
+    assert metrics.verdict_confidence("A", agreed.probabilities, swap2) == agreed.probabilities["A"]
+    # eval scores the emitted tie with that confidence, not P(A): the 4 ties at 0.9 gave ECE 0.9
+    rows = [{"id": i, "gold": "A", "task": "pairwise", "variant": "", "longer": None, "status": "ok", "verdict": "tie",
+             "probabilities": {"A": 0.9, "B": 0.1},
+             "confidence": metrics.verdict_confidence("tie", {"A": 0.9, "B": 0.1}, {"tie_confidence": 0.3})}
+            for i in range(4)]
+    assert evaluate.report(rows)["ece"] == pytest.approx(0.3)
+
+
+def test_report_splits_errors_from_missing_and_counts_dropped_resamples():
+    golds = [{"id": i, "label": "A", "prompt": f"p{i}", "response_a": "a", "response_b": "b"} for i in range(6)]
+    records = [{"id": 0, "status": "ok", "verdict": "A", "probabilities": {"A": 0.9, "B": 0.1}},
+               {"id": 1, "status": "ok", "verdict": "A", "probabilities": {"A": 0.8, "B": 0.2}},
+               {"id": 2, "status": "ok", "verdict": "A", "probabilities": {"A": 0.7, "B": 0.3}},
+               {"id": 3, "status": "error", "error": {"code": "bad_json"}},
+               {"id": 4, "status": "abstain", "verdict": None, "probabilities": {"A": 0.55, "B": 0.45}}]
+    result = evaluate.report(evaluate.join(golds, records))
+    assert (result["n"], result["answered"], result["abstained"], result["errors"], result["missing"]) == (6, 3, 1, 1, 1)
+    # every resample holds gold A and verdict A only: kappa is undefined on all 1,000, and says so
+    assert result["kappa"] is None and result["intervals"]["kappa"] is None
+    assert result["resamples"] == {"n": 1000, "dropped": {"accuracy": 0, "kappa": 1000, "ece": 0, "brier": 0}}
+
+
+def test_report_shows_held_out_calibration_per_task():
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(120):
+        task, labels = ("binary", ["true", "false"]) if i % 2 else ("pairwise", ["A", "B"])
+        gold = labels[int(rng.random() < 0.3)]
+        p = 0.95 if rng.random() < 0.5 else 0.6  # leaning to the first label whatever the truth
+        probs = {labels[0]: p, labels[1]: 1 - p}
+        rows.append({"id": i, "gold": gold, "task": task, "variant": "", "longer": None, "status": "ok",
+                     "verdict": labels[0], "probabilities": probs, "cluster": f"c{i // 4}"})
+    checks = evaluate.report(rows)["calibration_check"]
+    assert set(checks) == {"binary", "pairwise"}
+    for check in checks.values():
+        assert check["n"] == 60 and check["folds"] == 5
+        assert check["ece_calibrated"] < check["ece_raw"] and check["nll_calibrated"] < check["nll_raw"]
+    page = report.render(evaluate.report(rows))
+    assert "Calibration, held out, per task" in page

@@ -157,12 +157,13 @@ def test_target_error_uses_the_stored_calibration(tmp_path, monkeypatch, smollm2
     first = make_item(ITEMS[0])
     key = store.key_for(smollm2_judge, first, RAW)
     # an identity calibration whose calibration set puts the threshold at `split`
-    calibration_set = [[round(split, 6), True]] * 30 + [[round(split - 0.2, 6), False]] * 30
+    calibration_set = ([[round(split, 6), True, f"c{i}", f"i{i}"] for i in range(30)]
+                       + [[round(split - 0.2, 6), False, f"c{i}", f"i{i}"] for i in range(30, 60)])
     record = store.make_record(key, smollm2_judge.format.template_sha256(),
-                               store.settings_for(smollm2_judge, first, RAW), calibration.Fit(1.0, 0.0), n=60,
+                               store.settings_for(smollm2_judge, first, RAW), calibration.Fit(1.0), n=60,
                                labels=["A", "B"], held_out={}, calibration_set=calibration_set)
     store.save(key, record)
-    threshold = abstain.target_threshold([c for c, _ in calibration_set], [ok for _, ok in calibration_set], 0.2)
+    threshold = abstain.target_threshold([e[0] for e in calibration_set], [e[1] for e in calibration_set], 0.2)
     assert threshold == round(split, 6)
     source = tmp_path / "in.jsonl"
     source.write_bytes(jsonl(ITEMS))
