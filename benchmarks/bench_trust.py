@@ -59,13 +59,14 @@ def target_error_figures(probs, gold, pair_of, alphas, delta=0.1):
     cal = [i for i, p in enumerate(pair_of) if p in calibration_pairs]
     test = [i for i, p in enumerate(pair_of) if p not in calibration_pairs]
     fitted = calibration.fit([probs[i] for i in cal], [gold[i] for i in cal])
-    held = calibration.cross_validate([probs[i] for i in cal], [gold[i] for i in cal])["probabilities"]
+    held = calibration.cross_validate([probs[i] for i in cal], [gold[i] for i in cal],
+                                      groups=[pair_of[i] for i in cal])["probabilities"]
     cal_conf = [metrics.confidence(p) for p in held]
     cal_correct = [max(p, key=p.get) == gold[i] for p, i in zip(held, cal)]
     test_probs = [calibration.apply(probs[i], fitted) for i in test]
     rows = []
     for alpha in alphas:
-        threshold = abstain.target_threshold(cal_conf, cal_correct, alpha, delta)
+        threshold = abstain.target_threshold(cal_conf, cal_correct, alpha, delta, [pair_of[i] for i in cal])
         kept = [] if threshold is None else [j for j, p in enumerate(test_probs) if metrics.confidence(p) >= threshold]
         right = sum(max(test_probs[j], key=test_probs[j].get) == gold[test[j]] for j in kept)
         rows.append((alpha, threshold, len(kept) / len(test), right / len(kept) if kept else None, len(test)))
@@ -99,7 +100,7 @@ def main() -> None:
     ok = [(g, r) for g, r in zip(golds, records) if r["status"] == "ok"]
     probs = [r["probabilities"] for _, r in ok]
     gold = [g["label"] for g, _ in ok]
-    checked = calibration.cross_validate(probs, gold, folds=5)
+    checked = calibration.cross_validate(probs, gold, folds=5, groups=[g["pair"] for g, _ in ok])
     fitted = calibration.fit(probs, gold)
     print(f"{args.model} on {len(golds)} RM-Bench items ({args.pairs} pairs x 2 orders), --no-explain, "
           f"{seconds:.0f} s of engine time ({len(golds) / seconds:.2f} items/s)")
@@ -110,7 +111,7 @@ def main() -> None:
     print(f"ECE raw {fmt(checked['raw']['ece'])} -> calibrated {fmt(checked['calibrated']['ece'])} (5 held-out folds); "
           f"held-out accuracy {fmt(checked['raw']['accuracy'])} -> {fmt(checked['calibrated']['accuracy'])}; "
           f"NLL {fmt(checked['raw']['nll'])} -> {fmt(checked['calibrated']['nll'])}")
-    print(f"fit on all: T = {fitted.temperature:.3f}, position bias = {fitted.position_bias:+.3f}")
+    print(f"fit on all: T = {fitted.temperature:.3f}, biases {fitted.biases}")
     _, rows = target_error_figures(probs, gold, [g["pair"] for g, _ in ok], (0.2, 0.3))
     for alpha, threshold, coverage, accuracy, n in rows:
         print(f"--target-error {alpha} (delta 0.1): threshold {fmt(threshold)}, coverage {coverage:.3f} "

@@ -189,3 +189,27 @@ def test_a_fifo_a_directory_a_huge_file_and_bad_json_are_refused(home):
         assert record is None and problem
     path.unlink()
     assert store.read(path) == (None, None)
+
+
+def test_calibrate_scores_the_emitted_verdict_and_warns_when_the_set_is_too_small(home):
+    from edgejudge.trust import evaluate
+
+    judge = fake_judge()
+    golds, records = [], []
+    for i in range(8):  # 8 pairs in both orders: 16 records, 8 independent items
+        for order, (a, b, label) in enumerate(((f"{i}", "x", "A"), ("x", f"{i}", "B"))):
+            golds.append({"id": f"q{i}-{order}", "prompt": f"p{i}", "response_a": a, "response_b": b, "label": label})
+            tie = i < 2  # the orders disagreed: the emitted verdict is a tie, wrong against A or B
+            records.append({"id": f"q{i}-{order}", "status": "ok", "verdict": "tie" if tie else label,
+                            "probabilities": {label: 0.9, "B" if label == "A" else "A": 0.1},
+                            "swap": {"agree": not tie, **({"tie_confidence": 0.2} if tie else {})},
+                            "model": {"sha256": SHA}, "provenance": {"template_sha256": judge.format.template_sha256()}})
+    result = evaluate.calibrate(judge, golds, records, OPTIONS, folds=4, target_error=0.2, delta=0.1)
+    [entry] = result["calibrations"]
+    assert entry["n"] == 16 and entry["clusters"] == 8
+    assert entry["target_error"]["needed"] == 11 and "needs at least 11" in entry["warning"]
+    stored = json.loads(open(entry["path"]).read())
+    ties = [e for e in stored["calibration_set"] if e[0] == 0.2]
+    assert len(ties) == 4 and not any(e[1] for e in ties)  # scored as the tie the user received
+    assert all(e[1] for e in stored["calibration_set"] if e[0] != 0.2)
+    assert schema.problem(stored) is None

@@ -109,8 +109,8 @@ def eval_command(source, verdicts, output, report_path, **kwargs):
 def calibrate(source, folds, verdicts, target_error, delta, **kwargs):
     """Fit a calibration of the label probabilities on gold labels and store it beside the model.
 
-    One calibration per task, variant, thinking on/off and swap on/off (from the judging flags
-    given here): temperature scaling, and for A/B labels a position term. From then on verdicts
+    One calibration per model file, task, variant, thinking on/off and swap on/off (from the
+    judging flags given here): temperature scaling with a bias per label. From then on verdicts
     of that key carry calibrated "probabilities" and the model's own in "raw_probabilities".
     """
     from edgejudge.cli.output import data_writer, warn

@@ -2,9 +2,11 @@
 
 - :mod:`~edgejudge.trust.metrics`: accuracy, Cohen's kappa, ECE, Brier, confusion, bootstrap
   intervals, position consistency, length bias (``edgejudge eval``).
-- :mod:`~edgejudge.trust.calibration`: temperature scaling (and a position term for A/B labels),
-  fitted on gold labels, stored beside the model, applied to verdicts (``edgejudge calibrate``).
-- :mod:`~edgejudge.trust.abstain`: thresholds, fixed or chosen for a target error rate.
+- :mod:`~edgejudge.trust.calibration`: temperature scaling with a bias per label, fitted on gold
+  labels (``edgejudge calibrate``); :mod:`~edgejudge.trust.store` keeps it beside the model and
+  applies it to verdicts, :mod:`~edgejudge.trust.schema` checks it when read back.
+- :mod:`~edgejudge.trust.abstain`: thresholds, fixed or chosen for a target error rate, over the
+  independent items that :mod:`~edgejudge.trust.clusters` finds.
 - :mod:`~edgejudge.trust.cascade`: :class:`TrustedJudge`, a judge that abstains or escalates.
 - :mod:`~edgejudge.trust.report`: the evaluation as a self-contained HTML page.
 """

@@ -1,14 +1,20 @@
 """When to answer: a fixed probability floor, or a threshold chosen for a target error rate.
 
-``--target-error ALPHA`` follows "Trust or Escalate" (Jung et al., 2024, arXiv 2407.18370): on a
-calibration set of (confidence, correct) pairs, candidate thresholds are tested from the highest
-to the lowest, each for the null hypothesis "the error rate on the items at or above it exceeds
-ALPHA", with the exact binomial (Clopper-Pearson) upper confidence bound at level δ; the scan stops
-at the first threshold that fails, and the lowest one that passed is used. Fixed-sequence testing
-needs no multiple-testing correction, so with probability at least 1 − δ the error on the items
-answered stays at or below ALPHA (for items like those of the calibration set).
+``--target-error ALPHA`` follows "Trust or Escalate" (Jung et al., ICLR 2025, arXiv 2407.18370):
+on a calibration set of (confidence, correct, cluster, item) entries, candidate thresholds are
+tested from the highest to the lowest, each for the null hypothesis "the error rate on the items at
+or above it exceeds ALPHA" at level δ; the scan stops at the first threshold that fails, and the
+lowest one that passed is used. Fixed-sequence testing needs no multiple-testing correction, so
+with probability at least 1 − δ the error on the items answered stays at or below ALPHA (for items
+exchangeable with those of the calibration set).
 
-The top thresholds keep only a few items, and a test on fewer than ``min_items(ALPHA, δ)`` items
+The unit of each test is the independent item, the cluster (both orders of a pair, rubric
+variants: :mod:`~edgejudge.trust.clusters`): the exact binomial (Clopper-Pearson) test when every
+item is its own cluster, else the Hoeffding-Bentkus test on the clusters' error shares, which is
+valid however the records of a cluster depend on each other. A cascade tests stage k on the items
+the stages before it escalate, each stage at δ / K (:func:`cascade_thresholds`).
+
+The top thresholds keep only a few clusters, and a test on fewer than ``min_items(ALPHA, δ)``
 cannot pass even with no error; the scan starts at the first threshold keeping that many, rather
 than stopping at once on a level no data could ever pass.
 """
