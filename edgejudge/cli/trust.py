@@ -39,6 +39,13 @@ def _summary_text(result: dict) -> str:
     bias = result.get("length_bias")
     if bias and bias.get("picks_longer") is not None:
         lines.append(f"  picks the longer response {bias['picks_longer']:.3f} of the time")
+    for task, check in (result.get("calibration_check") or {}).items():
+        lines.append(f"  {task}: a calibration fitted here, held out ({check['folds']} folds): ECE {check['ece_raw']:.3f} "
+                     f"-> {check['ece_calibrated']:.3f}, NLL {check['nll_raw']:.3f} -> {check['nll_calibrated']:.3f}")
+    dropped = {k: v for k, v in ((result.get("resamples") or {}).get("dropped") or {}).items() if v}
+    if dropped:
+        lines.append("  bootstrap resamples dropped where undefined: "
+                     + ", ".join(f"{k} {v} of {result['resamples']['n']}" for k, v in dropped.items()))
     lines.append(f"  {len(result['disagree'])} items disagree with the gold label")
     return "\n".join(lines)
 

@@ -53,8 +53,9 @@ def verdict_confidence(verdict: object, probabilities: dict[str, float], swap: o
     """The confidence of the verdict a user receives: the probability of that label; for a tie
     made of a swap disagreement, its own ``swap.tie_confidence`` (the probability that the two
     orders disagree), never P(A) or P(B); the top label's probability where neither says."""
-    if isinstance(swap, dict) and isinstance(swap.get("tie_confidence"), (int, float)) and verdict == "tie":
-        return float(swap["tie_confidence"])
+    tie = swap.get("tie_confidence") if isinstance(swap, dict) else None
+    if verdict == "tie" and isinstance(tie, (int, float)) and not isinstance(tie, bool) and 0.0 <= tie <= 1.0:
+        return float(tie)
     if isinstance(verdict, str) and verdict in probabilities:
         return probabilities[verdict]
     return confidence(probabilities)
