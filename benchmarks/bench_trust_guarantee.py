@@ -10,7 +10,7 @@ thresholds' true error and coverage on a population of 200,000 records from the 
 "as independent" repeats it the way edgejudge did before: every record its own item, every stage
 calibrated on the whole set at level delta.
 
-    nice -n 5 python benchmarks/bench_trust_guarantee.py [--draws 600] [--quick]
+    nice -n 5 python benchmarks/bench_trust_guarantee.py [--draws 1500] [--quick]
 """
 
 import argparse
@@ -29,7 +29,7 @@ SCENARIOS = [Scenario("independent"), Scenario("pairs", agree=1.0), Scenario("pa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=600)
+    parser.add_argument("--draws", type=int, default=1500)
     parser.add_argument("--quick", action="store_true", help="n = 200 and delta = 0.1 only")
     args = parser.parse_args()
     sizes = [200] if args.quick else [50, 200, 1000]
