@@ -187,7 +187,7 @@ class Applier:
         path = key.path()
         stored, problem = self._stored(path)
         if problem is not None:
-            self._say(path, problem, f"edgejudge: ignoring the stored calibration {path}: {problem}; verdicts carry "
+            self._say(path, problem, f"ignoring the stored calibration {path}: {problem}; verdicts carry "
                                      f"the model's own probabilities (refit it with edgejudge calibrate)")
             return None, f"invalid: {problem}"
         if stored is None:
