@@ -164,3 +164,33 @@ def test_gold_files_are_checked(tmp_path, run_cli):
     assert evaluate.label_text(3.0) == "3" and evaluate.label_text(True) == "true"
     assert store.Key("x", "Q8_0", "ab" * 32, "mr3", "binary", "math", True, False).filename() == \
         "binary-math-think-on-swap-off.json"
+
+
+def test_a_hostile_stored_calibration_is_a_notice_not_a_crash(smollm2_judge, tmp_path, run_cli):
+    """Issue cases: temperature 0 or NaN in a stored calibration gave exit 1 in `judge` and under
+    `--target-error`. Now: one stderr line naming the file, the model's own probabilities, the
+    record saying why, and a no_calibration error record under --target-error."""
+    from edgejudge.items import make_item
+
+    env = {"EDGEJUDGE_HOME": str(tmp_path / "home")}
+    pair = {"prompt": "What is 2 + 2?", "response_a": "4", "response_b": "5"}
+    item = make_item(pair)
+    key = store.key_for(smollm2_judge, item, RAW)
+    key_path = tmp_path / "home" / key.path().relative_to(store.disk.home())
+    record = store.make_record(key, smollm2_judge.format.template_sha256(), store.settings_for(smollm2_judge, item, RAW),
+                               calibration.Fit(1.0), n=30, labels=["A", "B"], held_out={},
+                               calibration_set=[[0.9, True, f"c{i}", f"i{i}"] for i in range(30)])
+    key_path.parent.mkdir(parents=True)
+    key_path.write_text(json.dumps({**record, "temperature": float("nan")}))
+    judged = run_cli("judge", "--prompt", pair["prompt"], "--response-a", "4", "--response-b", "5", "--no-explain",
+                     env=env)
+    assert judged.returncode == 0, judged.stderr.decode()
+    out = json.loads(judged.stdout)
+    assert "calibration" not in out["provenance"] and "temperature" in out["provenance"]["calibration_skipped"]
+    notices = [line for line in judged.stderr.decode().splitlines() if str(key_path) in line]
+    assert len(notices) == 1 and "temperature" in notices[0]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(orjson.dumps(pair) + b"\n" + orjson.dumps(pair) + b"\n")
+    scored = run_cli("score", str(source), "--no-explain", "--target-error", "0.2", env=env)
+    assert scored.returncode == 9, scored.stderr.decode()  # per-item error records, not exit 1
+    assert [json.loads(line)["error"]["code"] for line in scored.stdout.splitlines()] == ["no_calibration"] * 2
