@@ -46,8 +46,9 @@ _KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"), (sta
 Input = str | os.PathLike | int  # a path, or an open file descriptor (stdin redirected from a file)
 
 
-def output_error(exc: OSError, name: str) -> OutputError:
-    """An :class:`OutputError` that says what an ``OSError`` while writing ``name`` means."""
+def output_error(exc: OSError, name: str, *, atomic: bool = False) -> OutputError:
+    """An :class:`OutputError` that says what an ``OSError`` while writing ``name`` means
+    (``atomic``: a file replaced whole, so nothing at the path changed)."""
     if exc.errno == errno.EPIPE or isinstance(exc, BrokenPipeError):
         return OutputError(f"{name} was closed by its reader (broken pipe)", code="broken_pipe",
                            hint="the records written before are whole; keep the reader open to the end, "
@@ -57,7 +58,8 @@ def output_error(exc: OSError, name: str) -> OutputError:
                            hint="run with stdout open, or write the records to a file with -o")
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         return OutputError(f"no space left on the device while writing {name}", code="disk_full",
-                           hint="free some space; with -o, rerun with --resume to finish (a torn last "
+                           hint="free some space and run again (what was at the path is unchanged)" if atomic else
+                                "free some space; with -o, rerun with --resume to finish (a torn last "
                                 "record is dropped)")
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return OutputError(f"cannot write {name}: {exc.strerror}", code="not_writable",
@@ -103,7 +105,7 @@ class Target:
         try:
             fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=suffix)
         except OSError as exc:
-            raise output_error(exc, f"{self.name} (a file in {self.path.parent})") from None
+            raise output_error(exc, f"{self.name} (a file in {self.path.parent})", atomic=True) from None
         tmp = Path(name)
         try:
             with contextlib.suppress(OSError):  # a file system without modes (FAT) keeps its own
@@ -116,7 +118,7 @@ class Target:
             os.replace(tmp, self.path)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise output_error(exc, self.name) from None
+            raise output_error(exc, self.name, atomic=True) from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -167,6 +169,15 @@ def target(path: str | os.PathLike, *, what: str = "-o", inputs: Iterable[Input]
                                    "Read-only file system" if _read_only(parent) else "Permission denied"),
                            f"{label} (in {raw.parent})")
     return found
+
+
+def full_disk(where: Path, needed: int) -> bool:
+    """Whether the file system of ``where`` has less than ``needed`` bytes free: for writers inside
+    a library that reports a full disk only as a failure (llama.cpp's quantizer)."""
+    try:
+        return os.statvfs(where).f_bavail * os.statvfs(where).f_frsize < needed
+    except (OSError, AttributeError):
+        return False
 
 
 def write_file(path: str | os.PathLike, data: bytes, *, what: str = "", inputs: Iterable[Input] = ()) -> Path:
@@ -222,8 +233,7 @@ def _check_existing(found: Target, inputs: list[tuple[tuple[int, int], str]]) ->
                          "regular file, never through a link",
                          hint="give the path of the file itself (realpath PATH), or remove the link")
     raise UsageError(f"{found.name} is {kind}, not a regular file",
-                     hint="give the path of a file to write (leave out -o to write to stdout, where a "
-                          "command can)")
+                     hint="give the path of a new or regular file to write")
 
 
 def _read_only(directory: Path) -> bool:

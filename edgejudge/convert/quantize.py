@@ -7,6 +7,7 @@ already quantized file is refused unless asked for (it costs quality).
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ def quantize(src: str | Path, out: str | Path, qtype: str, *, threads: int | Non
     with target.replacing(inputs=[src]) as tmp:
         rc = lib.llama_model_quantize(os.fsencode(src), os.fsencode(tmp), params)
         if rc != 0:
+            if outputs.full_disk(tmp.parent, os.path.getsize(src) // 2):  # llama.cpp says "iostream error"
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             raise ConversionError(f"llama.cpp could not quantize {src} to {qtype}: {runtime.recent_errors() or rc}",
                                   hint="check that the input is a complete F16/BF16 GGUF")
         gguf_file.read(tmp)  # what llama.cpp wrote must be a valid GGUF

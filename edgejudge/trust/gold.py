@@ -75,7 +75,7 @@ def check_label(value: object, item: items.Item) -> str:
     if not valid:
         raise InputError(f"the task {item.task!r} gives no verdict label to compare a gold label with",
                          code="bad_value", hint="evaluate tasks with a verdict: pairwise, pointwise, arena, ...")
-    text = label_text(value)
+    text = None if isinstance(value, float) and not value.is_integer() else label_text(value)
     if text not in valid:
         shown = repr(value) if not isinstance(value, str) or len(value) <= 40 else repr(value[:40]) + "..."
         scale = f" (its scale is {item.scale[0]}-{item.scale[1]})" if item.scale and valid[0].isdigit() else ""
