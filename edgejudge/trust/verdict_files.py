@@ -9,7 +9,8 @@ any file does: it may have been edited, cut, or made by another program. Every f
   absent); ``task``, when given, is a task name;
 * ``verdict`` is a string or null; ``stage`` a string or null; ``swap`` an object or null whose
   ``agree`` is true, false or null;
-* ``probabilities`` and ``raw_probabilities`` (when not null or empty) map labels to numbers
+* ``probabilities`` and ``raw_probabilities`` (when not null or empty; an ``ok`` record with a
+  verdict must have ``probabilities``) map labels to numbers
   that are each within [0, 1] and together sum to 1 within :data:`SUM_TOLERANCE` (edgejudge
   writes 6 decimals that sum to 1 exactly; the tolerance leaves room for a file written with
   fewer). A negative, huge or non-numeric probability is refused, never fitted;
@@ -99,6 +100,8 @@ def check(record: object, n: int | None = None) -> dict:
             raise BadRecord(f"swap.agree is {_type(swap['agree'])}, not true, false or null")
     for name in ("probabilities", "raw_probabilities"):
         _check_probabilities(name, record.get(name))
+    if status == "ok" and isinstance(record.get("verdict"), str) and not record.get("probabilities"):
+        raise BadRecord("a verdict without probabilities (every verdict edgejudge reads from labels has them)")
     for name, keys in (("model", ("sha256", "id", "quant")), ("provenance", ("template_sha256",))):
         value = record.get(name)
         if value is None:
