@@ -1,5 +1,5 @@
-"""Files written so that a reader, a crash or a second writer never sees half of one; outputs that are
-not regular files refused; inputs opened only when they are regular files."""
+"""Files written so that a reader, a crash or a second writer never sees half of one; inputs opened
+only when they are regular files. (The outputs a user names go through ``edgejudge.outputs``.)"""
 
 from __future__ import annotations
 
@@ -24,73 +24,6 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def check_output(path: Path, *, option: str = "-o") -> int:
-    """Refuse an output path that is not a regular file, and return the mode the output gets.
-
-    Outputs are written beside the path and renamed over it, and a rename replaces whatever is
-    there: a symlink would become a regular file (its target untouched), a device node such as
-    /dev/null would be replaced outright when running as root. So only a missing path or a regular
-    file is accepted. The mode is what a plain ``open`` would give: an existing file keeps its own,
-    a new one gets 0666 less the umask (``mkstemp`` alone would leave 0600).
-    """
-    import stat
-
-    from edgejudge.errors import UsageError
-
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return 0o666 & ~_umask()
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot be inspected ({exc.strerror})",
-                         hint="give a path in a directory you can write to") from None
-    kind = None
-    if stat.S_ISLNK(st.st_mode):
-        kind = "a symbolic link (writing would replace the link, not its target)"
-    elif stat.S_ISDIR(st.st_mode):
-        kind = "a directory"
-    elif not stat.S_ISREG(st.st_mode):
-        kind = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
-                stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(st.st_mode), "not a regular file")
-    if kind:
-        raise UsageError(f"{option} {path} is {kind}; edgejudge writes model files only to a new or regular file",
-                         hint="give the path of the file to create (for a link, its target: realpath PATH)")
-    return stat.S_IMODE(st.st_mode)
-
-
-def temp_beside(path: Path, *, suffix: str = ".part", option: str = "-o") -> Path:
-    """A new empty file beside ``path`` (checked by :func:`check_output`) with the mode ``path``
-    will have, to be written and then renamed over ``path``."""
-    from edgejudge.errors import UsageError
-
-    mode = check_output(path, option=option)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot create a file in {path.parent} ({exc.strerror})",
-                         hint="give a path in a directory you can write to") from None
-    try:
-        os.fchmod(fd, mode)
-    finally:
-        os.close(fd)
-    return Path(tmp)
-
-
-def _umask() -> int:
-    # /proc gives the umask without changing it; elsewhere set-and-restore is the only way.
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def decode_text(data: bytes, name: str) -> str:

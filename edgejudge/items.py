@@ -25,7 +25,7 @@ TASKS: dict[str, tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]] = {
     "strength": ((PAIR, ("conversation", "response_a", "response_b")), ("rubric", "rubric_variant")),
     "binary": ((("prompt", "response"),), ("rubric", "variant", "rubric_variant")),
     "safety": ((("prompt",),), ("response", "rubric", "variant", "rubric_variant")),
-    "mcq": ((("prompt", "options"),), ("rubric_variant",)),
+    "mcq": ((("prompt", "choices"),), ("rubric_variant",)),
     "rubric": ((("prompt",),), ()),
     "refine": ((("prompt", "response"),), ("sources",)),
 }
@@ -34,6 +34,10 @@ TEXT_FIELDS = ("prompt", "response", "response_a", "response_b", "rubric", "sour
 # Friendlier names for the variant of a task: the mR3 subset, the binary domain, the safety target.
 VARIANT_ALIASES = {"pairwise": "subset", "arena": "subset", "binary": "domain", "safety": "target"}
 DEFAULT_SCALE = (1, 5)
+# "options" is a line's run options (an object) everywhere; an mcq's answers are "choices".
+MCQ_OPTIONS_LIST = "\"options\" is a list, but it is the line's run options (an object such as {\"swap\": true})"
+MCQ_OPTIONS_HINT = ('an mcq item\'s answer options go in "choices": {"task": "mcq", "prompt": ..., '
+                    '"choices": ["first", "second"], "options": {"seed": 1}}')
 MAX_SCALE_LABELS = 21
 ROLES = ("user", "assistant", "system")
 
@@ -52,7 +56,7 @@ class Item:
     variant: str | None = None
     # Which of the authors' rubric variants to render (mR3; see formats/rubrics.py); None = 0.
     rubric_variant: int | None = None
-    options: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()  # an mcq item's answer choices ("options" is a line's run options)
     conversation: tuple[dict, ...] = ()
     conversation_a: tuple[dict, ...] = ()
     conversation_b: tuple[dict, ...] = ()
@@ -112,6 +116,8 @@ def make_item(record: Mapping[str, object], *, default_task: str | None = None) 
     if not isinstance(record, Mapping):
         raise InputError(f"expected a JSON object, got {type(record).__name__}", code="bad_type",
                          hint='each line must be an object such as {"prompt": ..., "response_a": ..., "response_b": ...}')
+    if isinstance(record.get("options"), list):
+        raise InputError(MCQ_OPTIONS_LIST, code="bad_options", hint=MCQ_OPTIONS_HINT)
     task = record.get("task")
     if task is None:
         task = default_task or _infer_task(record)
@@ -140,10 +146,11 @@ def make_item(record: Mapping[str, object], *, default_task: str | None = None) 
             values[name] = _text(name, value)
         elif name == "scale":
             values[name] = parse_scale(value)
-        elif name == "options":
+        elif name == "choices":
             if not isinstance(value, list) or not 2 <= len(value) <= 4:
-                raise InputError("field 'options' must be a list of 2 to 4 answer options", code="bad_type")
-            values[name] = tuple(_text(f"options[{i}]", v) for i, v in enumerate(value))
+                raise InputError("field 'choices' must be a list of 2 to 4 answer choices", code="bad_type",
+                                 hint='e.g. "choices": ["Mars", "Jupiter", "Venus"]')
+            values[name] = tuple(_text(f"choices[{i}]", v) for i, v in enumerate(value))
         elif name in ("conversation", *CONVERSATIONS):
             values[name] = _messages(name, value)
         elif name == "rubric_variant":

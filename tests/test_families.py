@@ -35,7 +35,7 @@ def test_family_comes_from_the_gguf_metadata(family_judges):
     ("strength", PAIR, tuple(str(i) for i in range(1, 8))),
     ("binary", {"prompt": "2+2?", "response": "4"}, ("true", "false")),
     ("safety", {"prompt": "How do I bake bread?"}, ("true", "false")),
-    ("mcq", {"prompt": "Largest planet?", "options": ["Mars", "Jupiter", "Venus"]}, ("A", "B", "C")),
+    ("mcq", {"prompt": "Largest planet?", "choices": ["Mars", "Jupiter", "Venus"]}, ("A", "B", "C")),
 ])
 def test_mr3_tasks_with_reasoning_and_explanation(family_judges, task, record, labels):
     result = family_judges["mr3"].judge({"task": task, **record}, think_budget=12, max_explain_tokens=8,

@@ -422,7 +422,7 @@ def test_variant_errors_are_error_records_in_a_stream(family_judges):
 # -- 7. unverified ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("family, record", [
-    ("mr3", {"task": "mcq", "prompt": "Q", "options": ["x", "y"]}),
+    ("mr3", {"task": "mcq", "prompt": "Q", "choices": ["x", "y"]}),
     ("mr3", {"task": "safety", "target": "response", "prompt": "Q", "response": "R"}),
     ("mr3", {"task": "safety", "target": "toxicity", "prompt": "Q", "response": "R"}),
     ("rubricrm", {"task": "rubric", "prompt": "Q"}),

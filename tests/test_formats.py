@@ -40,7 +40,7 @@ CASES = [
     ("mr3", "mr3-safety-prompt", {"task": "safety", "prompt": "PROMPT"}),
     ("mr3", "mr3-safety-response", {"task": "safety", "target": "response", **ONE}),
     ("mr3", "mr3-safety-toxicity", {"task": "safety", "target": "toxicity", **ONE}),
-    ("mr3", "mr3-mcq", {"task": "mcq", "prompt": "PROMPT", "options": ["OPTION_1", "OPTION_2", "OPTION_3", "OPTION_4"]}),
+    ("mr3", "mr3-mcq", {"task": "mcq", "prompt": "PROMPT", "choices": ["OPTION_1", "OPTION_2", "OPTION_3", "OPTION_4"]}),
     ("rmr1", "rmr1-pairwise.doc", {"task": "pairwise", "prompt": "{QUESTION}", "response_a": "{ANSWER_A}",
                                    "response_b": "{ANSWER_B}"}),
     ("rmr1", "rmr1-pairwise-conversation", {"task": "pairwise", "conversation_a": conv("A"), "conversation_b": conv("B")}),

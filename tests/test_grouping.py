@@ -50,6 +50,25 @@ def test_a_stop_writes_only_the_finished_head():
     assert done == [0, 2] and results == [0]
 
 
+def test_a_window_also_ends_at_its_byte_bound_and_lets_go_of_lines_it_ran():
+    lines = [orjson.dumps({"prompt": p, "response_a": "x", "pad": "y" * 40}) for p in "abababab"]
+    read, ran = [], []
+
+    def source():
+        for i, raw in enumerate(lines):
+            read.append(i)
+            yield i, (lambda i=i: ran.append((i, len(read))) or i), raw
+
+    results = list(grouping.grouped(source(), lambda t: grouping.key_of_line(t[2]), window=100,
+                                    max_bytes=3 * len(lines[0])))
+    assert results == list(range(8))
+    # windows of three lines (the line that reaches the bound ends it): 0-2, 3-5, 6-7
+    assert [i for i, _ in ran] == [0, 2, 1, 3, 5, 4, 6, 7]
+    assert all(seen == 3 * (i // 3) + min(3, 8 - 3 * (i // 3)) for i, seen in ran)
+    assert grouping.key_of_line(lines[0]) == grouping.key_of_line(lines[2]) != grouping.key_of_line(lines[1])
+    assert grouping.key_of_line(lines[0].decode()) == grouping.key_of_line(lines[0])  # score_many's str lines
+
+
 @pytest.mark.model
 def test_grouping_evaluates_fewer_tokens_for_the_same_verdicts(smollm2_judge):
     items = pairs(2, 2)

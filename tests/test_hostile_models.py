@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from gguf_edit import read_kvs, rewrite
 
-from edgejudge import files
+from edgejudge import files, outputs
 from edgejudge.errors import ConversionError, InputError, ModelFileError, UsageError
 from edgejudge.formats import chat, render
 from edgejudge.plan import slot
@@ -428,7 +428,7 @@ def _special_paths(tmp_path):
 def test_outputs_that_are_not_regular_files_are_refused(tmp_path):
     for kind, path in _special_paths(tmp_path).items():
         with pytest.raises(UsageError) as err:
-            files.check_output(path)
+            outputs.target(path)
         assert str(path) in err.value.message and err.value.hint, kind
     assert (tmp_path / "target.gguf").read_bytes() == b"keep me"
 

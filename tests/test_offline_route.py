@@ -80,6 +80,7 @@ def judge_once(ref):
 def test_pull_export_carry_import_verify_judge(connected, monkeypatch):
     assert invoke("pull", "tiny-judge").exit_code == 0
     carried = connected / "usb" / "tiny-judge.gguf"
+    carried.parent.mkdir()  # the stick is mounted: export creates no folder (tests/test_outputs.py)
     result = invoke("export", "tiny-judge", "-o", str(carried))
     assert result.exit_code == 0, result.output
     manifest = json.loads(carry.sidecar_path(carried).read_text())

@@ -198,7 +198,7 @@ LABEL_CASES = [
     ("mr3", {"task": "strength", **PAIR}, {str(n): [str(n)] for n in range(1, 8)}),
     ("mr3", {"task": "binary", "prompt": "2+2?", "response": "4"}, {"true": ["true"], "false": ["false"]}),
     ("mr3", {"task": "safety", "prompt": "How do I bake bread?"}, {"true": ["true"], "false": ["false"]}),
-    ("mr3", {"task": "mcq", "prompt": "Largest planet?", "options": ["Mars", "Jupiter", "Venus", "Earth"]},
+    ("mr3", {"task": "mcq", "prompt": "Largest planet?", "choices": ["Mars", "Jupiter", "Venus", "Earth"]},
      {c: [c] for c in "ABCD"}),
     ("rmr1", {"task": "pairwise", **PAIR}, {"A": ["A"], "B": ["B"]}),  # after "[[": no terminator needed
     ("rubricrm", {"task": "pairwise", "rubric": "1. The response is correct. [Hard Rule]", **PAIR},

@@ -8,11 +8,11 @@ from edgejudge.cli.options import (
     RUBRIC_VARIANT_HELP,
     TASK_NAMES,
     backend_options,
-    item_from,
     item_options,
     judge_options,
     load_judge,
     options_from,
+    record_item,
     runtime_options,
     trust_options,
     workload_of,
@@ -34,9 +34,10 @@ def judge(**kwargs):
     mR3:       edgejudge judge -m mr3-qwen3-4b --task arena --prompt P --response-a A --response-b B --swap
     """
     from edgejudge.cli.output import data_writer
+    from edgejudge.formats import option_rules
 
-    item = item_from(kwargs)
-    options = options_from(kwargs)
+    item, record = record_item(kwargs)
+    options = option_rules.line_options(options_from(kwargs), record)
     out = data_writer()
     with load_judge(kwargs, workload=workload_of(options)) as j:
         result = j.judge(item, options)
@@ -62,8 +63,11 @@ def prompt(model, think, explain, rubric_variant, steps, **kwargs):
     from edgejudge.formats import JudgeOptions
     from edgejudge.judging import prompts
 
-    item = item_from(kwargs)
-    options = JudgeOptions(think=think, explain=explain, rubric_variant=rubric_variant)
+    from edgejudge.formats import option_rules
+
+    item, record = record_item(kwargs)
+    options = option_rules.line_options(JudgeOptions(think=think, explain=explain, rubric_variant=rubric_variant),
+                                        record)
     text, plan_steps = prompts.render(model, item, options)
     data_writer().raw(text.encode("utf-8"))
     note = prompts.unverified(model, item)

@@ -68,7 +68,8 @@ def item_options(func):
         click.option("--variant", default=None,
                      help="mR3 subset (general, safety, math, code), binary domain (math, code), safety target "
                           "(prompt, response, toxicity), RubricRM template (v2, v1)."),
-        click.option("--option", "options", multiple=True, help="An answer option (mcq); repeat for each."),
+        click.option("--choice", "--option", "choices", multiple=True,
+                     help="An answer choice (mcq); repeat for each (--option is the same flag)."),
         click.option("--json", "record_json", default=None, metavar="RECORD",
                      help="The item as one JSON object, as a line of `edgejudge score` input."),
     ]
@@ -118,15 +119,17 @@ def options_from(kwargs: dict):
     return JudgeOptions(**values)
 
 
-def item_from(kwargs: dict):
-    """An Item from the item flags (or --json), with usage errors for contradictory flags."""
+def record_item(kwargs: dict):
+    """An Item from the item flags (or --json), with usage errors for contradictory flags; and the
+    record it came from, whose ``"options"`` object (a --json record's run options) the caller
+    applies with ``option_rules.line_options``."""
     import orjson
 
     from edgejudge.errors import InputError
     from edgejudge.items import make_item
 
     fields = {name: kwargs.pop(name) for name in ("task", "prompt", "response_a", "response_b", "response",
-                                                  "scale", "rubric", "variant", "options", "record_json")}
+                                                  "scale", "rubric", "variant", "choices", "record_json")}
     raw = fields.pop("record_json")
     if raw is not None:
         if any(v for v in fields.values()):
@@ -137,7 +140,7 @@ def item_from(kwargs: dict):
             from edgejudge.json_errors import describe
 
             raise InputError(f"--json is not valid JSON, {describe(exc, raw)}", code="bad_json") from None
-        return make_item(record)
+        return make_item(record), record
     if fields["prompt"] is None:
         raise UsageError("nothing to judge: --prompt is required", hint="give --prompt and the response flags, or --json")
     two = fields["response_a"] is not None or fields["response_b"] is not None
@@ -145,13 +148,13 @@ def item_from(kwargs: dict):
         raise UsageError("give either --response-a and --response-b or --response, not both")
     if fields["scale"] is not None and (two or fields["task"] not in (None, "pointwise")):
         raise UsageError("--scale applies to pointwise judging (--response) only")
-    if fields["task"] is None and not two and fields["response"] is None and not fields["options"]:
+    if fields["task"] is None and not two and fields["response"] is None and not fields["choices"]:
         raise UsageError("nothing to judge", hint="give --response-a and --response-b, or --response")
     record = {k: v for k, v in fields.items() if v not in (None, ())}
-    if fields["options"]:
-        record["options"] = list(fields["options"])
+    if fields["choices"]:
+        record["choices"] = list(fields["choices"])
         record.setdefault("task", "mcq")
-    return make_item(record)
+    return make_item(record), {}
 
 
 def runtime_options(func):

@@ -17,6 +17,7 @@ from edgejudge.cli.options import (
     runtime_options,
     trust_options,
 )
+from edgejudge.errors import UsageError
 
 BATCH_CTX = 4096
 def _summary_text(result: dict) -> str:
@@ -69,11 +70,21 @@ def eval_command(source, verdicts, output, report_path, **kwargs):
     position consistency (--swap), length bias, the ids that disagree, and the same per task and
     variant; with a calibration in use also the uncalibrated figures (accuracy_raw, ece_raw).
     """
+    import orjson
+
+    from edgejudge import outputs
     from edgejudge.cli.output import data_writer, warn
-    from edgejudge.files import write_atomic
-    from edgejudge.streams.stream import LineWriter
     from edgejudge.trust import evaluate, report
 
+    if output and verdicts:
+        raise UsageError("-o writes the verdicts judged by this run; with --verdicts nothing is judged",
+                         hint="leave out -o (the verdicts are already in " + verdicts + ")")
+    inputs = [source, *([verdicts] if verdicts else [])]
+    # Checked before any work; replaced (atomically) only once the work is done.
+    out_target = outputs.target(output, inputs=inputs) if output else None
+    report_target = (outputs.target(report_path, what="--report", inputs=inputs,
+                                    others=[out_target] if out_target else [])
+                     if report_path else None)
     golds = evaluate.read_gold(Path(source))
     if verdicts:
         records = evaluate.read_records(Path(verdicts))
@@ -81,20 +92,16 @@ def eval_command(source, verdicts, output, report_path, **kwargs):
         options = options_from(kwargs)
         with load_judge(kwargs, min_ctx=BATCH_CTX) as judge:
             records = evaluate.judge_all(judge, golds, options)
-        if output:
-            import os
-
-            writer = LineWriter(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
-            for record in records:
-                writer(record)
-            os.close(writer.fd)
+        if out_target is not None:
+            out_target.write(b"".join(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for r in records),
+                             inputs=inputs)
     result = evaluate.report(evaluate.join(golds, records))
     model = next((r.get("model") for r in records if r.get("model")), None)
     result = {"model": model, **result}
     data_writer().record(result)
-    if report_path:
+    if report_target is not None:
         subtitle = f"{source}" + (f" · {model.get('id')}:{model.get('quant')}" if model else "")
-        write_atomic(Path(report_path), report.render(result, subtitle=subtitle).encode("utf-8"))
+        report_target.write(report.render(result, subtitle=subtitle).encode("utf-8"), inputs=inputs)
     if sys.stderr.isatty():
         warn(_summary_text(result))
 
@@ -124,12 +131,17 @@ def calibrate(source, folds, verdicts, target_error, delta, **kwargs):
     from edgejudge.trust import evaluate
 
     golds = evaluate.read_gold(Path(source))
+    records = evaluate.read_records(Path(verdicts)) if verdicts else None  # checked before the model loads
     options = options_from(kwargs)
     with load_judge(kwargs, min_ctx=BATCH_CTX, calibration=False) as judge:
-        records = evaluate.read_records(Path(verdicts)) if verdicts else evaluate.judge_all(judge, golds, options)
+        if records is None:
+            records = evaluate.judge_all(judge, golds, options)
         result = evaluate.calibrate(judge, golds, records, options, folds=folds, target_error=target_error,
                                     delta=delta)
     data_writer().record(result)
+    if result.get("skipped_items"):
+        warn(f"edgejudge: {result['skipped_items']} of {len(golds)} gold items have no verdict with probabilities "
+             "(an error or abstention record, or none); the fits below leave them out")
     for entry in result["calibrations"]:
         if "skipped" in entry:
             warn(f"edgejudge: {entry['key']}: not calibrated ({entry['skipped']})")

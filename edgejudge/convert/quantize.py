@@ -7,12 +7,13 @@ already quantized file is refused unless asked for (it costs quality).
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgejudge import files
+from edgejudge import outputs
 from edgejudge.backends.llama import hardware, runtime
 from edgejudge.errors import ConversionError
 from edgejudge.store import gguf_file
@@ -43,7 +44,7 @@ def quantize(src: str | Path, out: str | Path, qtype: str, *, threads: int | Non
     """Quantize the GGUF ``src`` to ``out`` as ``qtype`` (e.g. ``Q4_K_M``)."""
     qtype = canonical_type(qtype)
     src, out = Path(src), Path(out)
-    files.check_output(out)
+    target = outputs.target(out, inputs=[src])  # before any work: a refused output is known at once
     info = gguf_file.read(src)
     if info.quant and info.quant not in _UNQUANTIZED and not allow_requantize:
         raise ConversionError(
@@ -55,18 +56,13 @@ def quantize(src: str | Path, out: str | Path, qtype: str, *, threads: int | Non
     params.ftype = getattr(lib, f"LLAMA_FTYPE_MOSTLY_{qtype}")
     params.nthread = threads or hardware.usable_threads()
     params.allow_requantize = allow_requantize
-    tmp = files.temp_beside(out)
     started = time.perf_counter()
-    try:
+    with target.replacing(inputs=[src]) as tmp:
         rc = lib.llama_model_quantize(os.fsencode(src), os.fsencode(tmp), params)
         if rc != 0:
+            if outputs.full_disk(tmp.parent, os.path.getsize(src) // 2):  # llama.cpp says "iostream error"
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             raise ConversionError(f"llama.cpp could not quantize {src} to {qtype}: {runtime.recent_errors() or rc}",
                                   hint="check that the input is a complete F16/BF16 GGUF")
         gguf_file.read(tmp)  # what llama.cpp wrote must be a valid GGUF
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return QuantizeResult(out, qtype, out.stat().st_size, time.perf_counter() - started)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgejudge import files
+from edgejudge import outputs
 from edgejudge.convert import tensors as T
 from edgejudge.convert import vocab
 from edgejudge.convert.checkpoint import Checkpoint, open_checkpoint
@@ -114,7 +114,8 @@ def convert(src: str | Path, out: str | Path, *, outtype: str = "bf16", provenan
     if outtype not in T.OUTTYPES:
         raise ConversionError(f"output type {outtype!r} is not one of {', '.join(T.OUTTYPES)}")
     out = Path(out)
-    files.check_output(out)  # before any work: a refused output is known at once
+    # Before any work: a refused output is known at once. The inputs: the checkpoint's files.
+    target = outputs.target(out, inputs=[p for p in Path(src).glob("*") if p.is_file()])
     ckpt = open_checkpoint(src)
     T.check_tensors(ckpt)
     prov = provenance or Provenance()
@@ -143,35 +144,31 @@ def convert(src: str | Path, out: str | Path, *, outtype: str = "bf16", provenan
         writer.add_tensor_info(name, source.shape, np.dtype(np.float32), size, raw_dtype=qtype)
         plan.append((source, qtype, size))
 
-    tmp = files.temp_beside(out)
     total = sum(size for *_, size in plan)
     done = 0
-    try:
-        writer.write_header_to_file(path=tmp)
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
-        assert writer.fout is not None  # write_header_to_file opened it
-        handle = writer.fout[0]
-        for source, qtype, size in plan:
-            writer.write_padding(handle, handle.tell())
-            written = 0
-            for chunk in T.converted_chunks(source, qtype):
-                chunk.tofile(handle)
-                written += chunk.nbytes
-                done += chunk.nbytes
-                if progress is not None:
-                    progress(done, total)
-            if written != size:
-                raise ConversionError(f"{source.file}: tensor {source.name} produced {written} bytes, expected {size}")
-            writer.write_padding(handle, size)
-        handle.flush()
-        os.fsync(handle.fileno())
-        writer.close()
-        os.replace(tmp, out)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+    with target.replacing() as tmp:
+        try:
+            writer.write_header_to_file(path=tmp)
+            writer.write_kv_data_to_file()
+            writer.write_ti_data_to_file()
+            assert writer.fout is not None  # write_header_to_file opened it
+            handle = writer.fout[0]
+            for source, qtype, size in plan:
+                writer.write_padding(handle, handle.tell())
+                written = 0
+                for chunk in T.converted_chunks(source, qtype):
+                    chunk.tofile(handle)
+                    written += chunk.nbytes
+                    done += chunk.nbytes
+                    if progress is not None:
+                        progress(done, total)
+                if written != size:
+                    raise ConversionError(f"{source.file}: tensor {source.name} produced {written} bytes, "
+                                          f"expected {size}")
+                writer.write_padding(handle, size)
+            handle.flush()
+        finally:
+            writer.close()
     return ConvertResult(out, outtype, len(plan), out.stat().st_size)
 
 

@@ -105,7 +105,7 @@ class Format:
             lo, hi = item.scale
             return tuple((str(n), str(n)) for n in range(lo, hi + 1))
         if item.task == "mcq":
-            return tuple(task.labels[: len(item.options)])
+            return tuple(task.labels[: len(item.choices)])
         return tuple(task.labels)
 
     def _data(self, item: Item) -> dict[str, str]:
@@ -114,8 +114,8 @@ class Format:
         data = {k: v for k, v in data.items() if v is not None}
         if item.rubric is not None:
             data["rubric"] = item.rubric
-        if item.options:
-            data["options"] = "\n".join(f"{chr(65 + i)}. {text}" for i, text in enumerate(item.options))
+        if item.choices:  # the authors' template calls them {options}
+            data["options"] = "\n".join(f"{chr(65 + i)}. {text}" for i, text in enumerate(item.choices))
         context = item.conversation or ({"role": "user", "content": item.prompt},)
         data["context"] = render.role_blocks(context)
         for side, name in (("a", "Chatbot A"), ("b", "Chatbot B")):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from edgejudge.errors import InputError
+from edgejudge.items import MCQ_OPTIONS_HINT, MCQ_OPTIONS_LIST
 
 TOKEN_BUDGET_MAX = 2**20  # far above any context; larger values are typos
 SEED_MAX = 2**32 - 1  # llama.cpp and OpenAI-compatible servers take a 32-bit unsigned seed
@@ -63,6 +64,8 @@ def check_option(name: str, value: object) -> None:
 
 def check_overrides(overrides: object) -> dict:
     """A JSONL line's ``"options"`` object, checked key by key (values are checked on use)."""
+    if isinstance(overrides, list):
+        raise InputError(MCQ_OPTIONS_LIST, code="bad_options", hint=MCQ_OPTIONS_HINT)
     if not isinstance(overrides, Mapping):
         raise InputError(f"options must be a JSON object, got {type(overrides).__name__}", code="bad_options",
                          hint=f'e.g. "options": {{"swap": true}}; keys: {", ".join(PER_LINE)}')
@@ -71,3 +74,14 @@ def check_overrides(overrides: object) -> dict:
         raise InputError(f"unknown option {unknown[0]!r}", code="bad_options",
                          hint=f"options are: {', '.join(PER_LINE)}")
     return dict(overrides)
+
+
+def line_options(base, record: object):
+    """``base`` (JudgeOptions) with a record's ``"options"`` object on top, checked like flags:
+    the one rule for a line of ``score``/``serve``/``score_many`` and ``judge``/``prompt --json``."""
+    from dataclasses import replace
+
+    overrides = record.get("options") if isinstance(record, Mapping) else None
+    if overrides is None:
+        return base
+    return replace(base, **check_overrides(overrides))

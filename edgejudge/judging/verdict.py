@@ -22,6 +22,15 @@ from edgejudge.plan import Outcome
 
 DIGITS = 6  # probabilities are rounded once, here, so the API and the CLI show the same numbers
 
+# Every "status" a record written by edgejudge can carry, and what it means. This is the one list:
+# --resume (streams/resume.py) and the verdict files of eval/calibrate (trust/verdict_files.py)
+# accept exactly these, so a new kind of record is one line here (and docs/verdicts.md).
+STATUSES = {
+    "ok": "a verdict",
+    "error": "no verdict; the record's error object says why",
+    "abstain": "probabilities but no verdict: no stage was confident enough (--abstain-below, --target-error)",
+}
+
 
 @dataclass
 class Verdict:

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgejudge import __version__, files
+from edgejudge import __version__, outputs
 from edgejudge.errors import ModelFileError, UsageError
 from edgejudge.store import inventory, registry, resolve
 
@@ -51,28 +49,26 @@ def export_model(ref: str, dest: Path) -> Exported:
     dest = Path(dest)
     if dest.suffix != ".gguf":
         raise UsageError(f"{dest}: the exported file's name must end in .gguf", hint="e.g. -o judge.gguf")
+    # Both outputs are checked before the (long) copy starts (edgejudge.outputs).
+    target = outputs.target(dest, what="-o")
+    manifest_target = outputs.target(sidecar_path(dest), what="-o (its manifest)", others=[target])
     resolved = resolve.resolve(ref)  # validated, and its sha256 checked against the registry/manifest
-    if dest.exists() and dest.resolve() == resolved.path.resolve():
-        raise UsageError(f"{dest} is the installed file itself", hint="export to another path")
-    digest = _copy(resolved.path, dest)
-    if digest != resolved.sha256:
-        dest.unlink(missing_ok=True)
-        raise ModelFileError(f"{resolved.path} changed while it was exported (sha256 {digest[:16]}…)",
-                             hint=f"run edgejudge verify {resolved.id}, then export again")
+    target.recheck([resolved.path])
+    manifest_target.recheck([resolved.path])
+    digest = _copy(resolved.path, target, resolved.sha256)
     manifest = {
         "edgejudge_export": FORMAT,
         "id": resolved.id,
         "quant": resolved.quant,
         "file": dest.name,
-        "size": dest.stat().st_size,
+        "size": target.path.stat().st_size,
         "sha256": digest,
         "family": resolved.family,
         "source": _source_of(resolved),
         "edgejudge": __version__,
     }
-    manifest_path = sidecar_path(dest)
-    files.write_atomic(manifest_path, json.dumps(manifest, indent=2).encode() + b"\n")
-    return Exported(dest, manifest_path, manifest)
+    manifest_target.write(json.dumps(manifest, indent=2).encode() + b"\n", inputs=[resolved.path])
+    return Exported(dest, sidecar_path(dest), manifest)
 
 
 def _source_of(resolved: resolve.ResolvedModel) -> str:
@@ -84,21 +80,18 @@ def _source_of(resolved: resolve.ResolvedModel) -> str:
     return "unknown"
 
 
-def _copy(src: Path, dest: Path) -> str:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+def _copy(src: Path, target: outputs.Target, expected: str) -> str:
+    """Copy ``src`` over the target (atomically) if its sha256 is still ``expected`` (what was
+    verified); else the target is left as it was."""
     digest = hashlib.sha256()
-    try:
-        with open(src, "rb") as reader, os.fdopen(fd, "wb") as writer:
+    with target.replacing(inputs=[src]) as tmp:
+        with open(src, "rb") as reader, open(tmp, "wb") as writer:
             while chunk := reader.read(1 << 22):
                 digest.update(chunk)
                 writer.write(chunk)
-            writer.flush()
-            os.fsync(writer.fileno())
-        os.replace(tmp_name, dest)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        if digest.hexdigest() != expected:
+            raise ModelFileError(f"{src} changed while it was exported (sha256 {digest.hexdigest()[:16]}…)",
+                                 hint="run edgejudge verify ID, then export again")
     return digest.hexdigest()
 
 

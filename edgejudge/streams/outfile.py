@@ -18,33 +18,12 @@ import contextlib
 import errno
 import os
 import socket
-import stat
 from pathlib import Path
 from typing import Self
 
-from edgejudge.errors import OutputError, UsageError
-
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
-def output_error(exc: OSError, name: str) -> OutputError:
-    """An :class:`OutputError` that says what an ``OSError`` while writing ``name`` means."""
-    if exc.errno == errno.EPIPE or isinstance(exc, BrokenPipeError):
-        return OutputError(f"{name} was closed by its reader (broken pipe)", code="broken_pipe",
-                           hint="the records written before are whole; keep the reader open to the end, "
-                                "or write to a file with -o")
-    if exc.errno == errno.EBADF:
-        return OutputError(f"{name} is closed", code="output_closed",
-                           hint="run with stdout open, or write the records to a file with -o")
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return OutputError(f"no space left on the device while writing {name}", code="disk_full",
-                           hint="free some space; with -o, rerun with --resume to finish (a torn last "
-                                "record is dropped)")
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return OutputError(f"cannot write {name}: {exc.strerror}", code="not_writable",
-                           hint="write somewhere you may write (check the directory's permissions)")
-    return OutputError(f"cannot write {name}: {exc.strerror or exc}", code="output")
+from edgejudge import outputs
+from edgejudge.errors import OutputError
+from edgejudge.outputs import output_error  # noqa: F401 - named here by the stream modules
 
 
 def write_all(fd: int, data: bytes, name: str) -> None:
@@ -58,10 +37,6 @@ def write_all(fd: int, data: bytes, name: str) -> None:
             view = view[written:]
     except OSError as exc:
         raise output_error(exc, name) from None
-
-
-def _kind(mode: int) -> str | None:
-    return next((word for test, word in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "not a regular file")
 
 
 class OutputLock:
@@ -135,28 +110,12 @@ def _same_file(fd: int, path: Path) -> bool:
 class OutputFile:
     """The ``-o`` file of one run: checked and locked on creation, opened by :meth:`open`."""
 
-    def __init__(self, given: str | os.PathLike, *, source_fd: int | None = None):
+    def __init__(self, given: str | os.PathLike, *, source_fd: int | None = None,
+                 inputs: tuple[str | os.PathLike, ...] = ()):
         self.name = str(given)
-        self.path = Path(os.path.realpath(given))
+        # The checks of every output (edgejudge.outputs): not an input, not a link, FIFO or device.
+        self.path = outputs.target(given, inputs=(*inputs, *(() if source_fd is None else (source_fd,)))).path
         self.fd: int | None = None
-        try:
-            info = os.stat(self.path)
-        except FileNotFoundError:
-            info = None
-        except OSError as exc:
-            raise UsageError(f"cannot use -o {self.name}: {exc.strerror}") from None
-        if info is not None:
-            kind = _kind(info.st_mode)
-            if kind is not None:
-                raise UsageError(f"-o {self.name} is {kind}, not a regular file",
-                                 hint="give -o a file path, or leave out -o and redirect stdout")
-            if source_fd is not None:
-                source = os.fstat(source_fd)
-                if (source.st_dev, source.st_ino) == (info.st_dev, info.st_ino):
-                    raise UsageError(f"-o {self.name} is the input file itself; writing it would destroy the input",
-                                     hint="write the records to another file")
-        if not self.path.parent.is_dir():
-            raise UsageError(f"-o {self.name}: the directory {self.path.parent} does not exist")
         self.lock = OutputLock(self.path)
         self.lock.acquire()
 

@@ -8,7 +8,8 @@ The earlier output is read (never written) before the model loads, into a :class
 * an error record is judged again when its code is transient (``backend``,
   ``backend_unavailable``, ``timeout``), or any error with ``retry_errors``; it is dropped, and
   the new record is appended at the end (its ``line`` field keeps the input order);
-* every other record is done: its id is skipped in the input.
+* every other record (any status of ``judging.verdict.STATUSES``: ``ok``, ``abstain``, an error
+  kept) is done: its id is skipped in the input.
 
 Only when the run really starts does :meth:`Earlier.apply` write the repaired file: a cut for a
 torn line alone, else a rewrite into a temporary file renamed over the output, so a crash leaves
@@ -27,6 +28,7 @@ from pathlib import Path
 import orjson
 
 from edgejudge.errors import UsageError
+from edgejudge.judging.verdict import STATUSES
 
 TRANSIENT = frozenset({"backend", "backend_unavailable", "timeout"})
 
@@ -101,7 +103,7 @@ def _record(line: bytes, n: int, path: Path) -> dict:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         record = None
-    if (not isinstance(record, dict) or "id" not in record or record.get("status") not in ("ok", "error")
+    if (not isinstance(record, dict) or "id" not in record or record.get("status") not in STATUSES
             or not isinstance(record.get("line"), int) or isinstance(record.get("line"), bool)):
         raise UsageError(f"{path} line {n} is not a record edgejudge wrote; cannot resume from it",
                          hint="resume only into the output file of an earlier edgejudge score run") from None

@@ -130,10 +130,7 @@ class Scorer:
 
     def _options_for(self, value: dict) -> JudgeOptions:
         """Per-line options (``"options": {"swap": true}``) on top of the run's, validated like flags."""
-        overrides = value.get("options")
-        if overrides is None:
-            return self.options
-        return replace(self.options, **option_rules.check_overrides(overrides))
+        return option_rules.line_options(self.options, value)
 
     def too_long(self, raw: Oversized, line_no: int) -> dict:
         return {"code": "line_too_long",

@@ -14,61 +14,27 @@ from pathlib import Path
 import orjson
 
 from edgejudge import items
-from edgejudge.errors import InputError, UsageError
+from edgejudge.errors import UsageError
 from edgejudge.formats import JudgeOptions
-from edgejudge.trust import abstain, calibration, clusters, metrics, store
+from edgejudge.trust import abstain, calibration, clusters, metrics, store, verdict_files
+from edgejudge.trust import gold as gold_files
 
 MIN_CALIBRATION_ITEMS = 10
 
 
 def label_text(value: object) -> str:
-    """A gold label as verdicts write labels: text, ``true``/``false``, a whole score as digits."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (str, int)):
-        return str(value)
-    raise InputError(f"a gold label must be a string, a number or a boolean, not {type(value).__name__}",
-                     code="bad_type")
+    """A gold label as verdicts write labels (see :func:`edgejudge.trust.gold.label_text`)."""
+    return gold_files.label_text(value)
 
 
 def read_gold(path: Path) -> list[dict]:
-    """The items of a gold file, each with its ``id`` (the line number when absent) and ``label``."""
-    try:
-        lines = Path(path).read_bytes().splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    golds = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(f"{path} line {n} is not valid JSON: {exc}", code="bad_json") from None
-        if not isinstance(value, dict) or value.get("label") is None:
-            raise InputError(f"{path} line {n} has no gold 'label'", code="missing_field",
-                             hint='each item needs the right answer, e.g. "label": "A" (or a score)')
-        golds.append({**value, "id": value.get("id", n), "label": label_text(value["label"])})
-    if not golds:
-        raise UsageError(f"{path} holds no items")
-    return golds
+    """The items of a gold file, each line checked (:mod:`edgejudge.trust.gold`)."""
+    return gold_files.read(path)
 
 
 def read_records(path: Path) -> list[dict]:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    out = []
-    for n, line in enumerate(data.splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                raise UsageError(f"{path} line {n} is not a record edgejudge wrote") from None
-    return out
+    """The records of a verdict file, each checked (:mod:`edgejudge.trust.verdict_files`)."""
+    return verdict_files.read(path)
 
 
 def judge_all(judge, golds: list[dict], options: JudgeOptions) -> list[dict]:
@@ -189,7 +155,7 @@ def _compact(sub: dict) -> dict:
 def _label_order(labels: list[str]) -> list[str]:
     known = ["A", "B", "tie", "both_bad", "true", "false", "C", "D"]
     seen = set(labels)
-    numbers = sorted((x for x in seen if x.isdigit()), key=int)
+    numbers = sorted((x for x in seen if x.isascii() and x.isdigit()), key=int)
     return [x for x in known if x in seen] + numbers + sorted(seen - set(known) - set(numbers))
 
 
