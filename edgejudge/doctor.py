@@ -43,13 +43,15 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
         report["model"] = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
         report["weights_read"], report["weights_load_reason"] = loading.weights_load(resolved.path, info.load, info.cpu_repack)
         key = tuning.key_for(resolved.gguf, info)
-        report["tuning"] = {"key": key, **(tuning.describe(tuning.lookup(key)) or {"mode": None})}
+        record = tuning.lookup(key, max_batch=resolved.gguf.context_length)
+        report["tuning"] = {"key": key, **(tuning.describe(record) or {"mode": None})}
     except EdgejudgeError as exc:
         report["model"] = {"ref": ref, "installed": False, "problem": str(exc)}
         report["tuning"] = None
     cached = prefix_cache.entries()
     report["prefix_cache"] = {"dir": str(prefix_cache.directory()), "files": len(cached),
-                              "bytes": sum(e.size for e in cached), "cap_bytes": prefix_cache.cap_bytes()}
+                              "bytes": sum(e.size for e in cached) + prefix_cache.temp_bytes(),
+                              "cap_bytes": prefix_cache.cap_bytes()}
     return report
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Self
 
 from edgejudge.errors import OutputError, UsageError
+from edgejudge.locks import open_lock_file
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -76,8 +77,8 @@ class OutputLock:
         from filelock import lock_descriptor
 
         for _ in range(10):  # the holder may remove the file between our open and our lock
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+            try:  # never through a link, never a FIFO or a directory (locks.py): exit 14 names it
+                fd = open_lock_file(self.path)
             except OSError as exc:
                 raise output_error(exc, f"{self.path.parent} (for the lock file {self.path.name})") from None
             try:

@@ -37,6 +37,11 @@ _llama = None  # the llama_cpp module, once imported
 _log_tail: collections.deque[str] = collections.deque(maxlen=40)
 _log_state: dict[str, Any] = {"verbose": False, "callback": None, "partial": ""}
 
+# ggml's GGML_MAX_N_THREADS: llama.cpp cannot run more threads than this in one graph
+MAX_THREADS = 512
+MAX_GPU_LAYERS = 2**31 - 1  # a C int; -1 means every layer
+MAX_BATCH = 2**31 - 1  # a C uint32 in llama.cpp's params; contexts clamp it to their size
+
 
 @dataclass(frozen=True)
 class RuntimeSettings:
@@ -54,12 +59,12 @@ class RuntimeSettings:
     load: str | None = None  # how the weights are loaded: auto, mmap or read (None: auto)
 
     def __post_init__(self):
-        if self.threads is not None and self.threads < 1:
-            raise UsageError(f"threads must be at least 1, got {self.threads}")
-        for name in ("n_batch", "n_ubatch"):
+        for name, lo, hi in (("threads", 1, MAX_THREADS), ("n_batch", 1, MAX_BATCH), ("n_ubatch", 1, MAX_BATCH),
+                             ("gpu_layers", -1, MAX_GPU_LAYERS)):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UsageError(f"{name} must be at least 1, got {value}")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi):
+                raise UsageError(f"{name} must be an integer from {lo} to {hi:,}, got {value!r}",
+                                 hint="threads beyond the CPUs only slow llama.cpp down" if name == "threads" else None)
         if self.flash_attn not in (None, "auto", "on", "off"):
             raise UsageError(f"flash attention must be auto, on or off, got {self.flash_attn!r}")
         if self.load not in (None, *loading.LOAD_MODES):
@@ -69,20 +74,18 @@ class RuntimeSettings:
     @classmethod
     def from_env(cls, **overrides) -> RuntimeSettings:
         """Settings from ``EDGEJUDGE_*`` variables, with explicit values (not None) on top."""
-        values: dict = {}
-        for name, var in (("threads", "EDGEJUDGE_THREADS"), ("gpu_layers", "EDGEJUDGE_GPU_LAYERS"),
-                          ("n_batch", "EDGEJUDGE_BATCH"), ("n_ubatch", "EDGEJUDGE_UBATCH")):
-            text = os.environ.get(var)
-            try:
-                values[name] = int(text) if text else None
-            except ValueError:
-                raise UsageError(f"{var} must be an integer, got {text!r}") from None
+        from edgejudge.environment import env_choice, env_int
+
+        values: dict = {"threads": env_int("EDGEJUDGE_THREADS", 1, MAX_THREADS),
+                        "gpu_layers": env_int("EDGEJUDGE_GPU_LAYERS", -1, MAX_GPU_LAYERS),
+                        "n_batch": env_int("EDGEJUDGE_BATCH", 1, MAX_BATCH),
+                        "n_ubatch": env_int("EDGEJUDGE_UBATCH", 1, MAX_BATCH)}
         values["extra_bufts"] = hardware.env_flag("EDGEJUDGE_EXTRA_BUFTS")
-        values["flash_attn"] = os.environ.get("EDGEJUDGE_FLASH_ATTN") or None
+        values["flash_attn"] = env_choice("EDGEJUDGE_FLASH_ATTN", ("auto", "on", "off"))
         values["verbose"] = bool(hardware.env_flag("EDGEJUDGE_VERBOSE"))
         values["tune"] = hardware.env_flag("EDGEJUDGE_TUNE")
         values["prefix_cache"] = hardware.env_flag("EDGEJUDGE_PREFIX_CACHE")
-        values["load"] = os.environ.get("EDGEJUDGE_LOAD") or None
+        values["load"] = env_choice("EDGEJUDGE_LOAD", loading.LOAD_MODES)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

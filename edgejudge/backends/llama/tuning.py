@@ -22,8 +22,9 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from edgejudge import schema, state_files
 from edgejudge.backends.llama import hardware, runtime
-from edgejudge.errors import EdgejudgeError
+from edgejudge.errors import ContextOverflow, EdgejudgeError, UsageError
 from edgejudge.files import write_atomic
 
 log = logging.getLogger("edgejudge")
@@ -31,6 +32,8 @@ log = logging.getLogger("edgejudge")
 # (prompt tokens, decoded tokens) of a typical verdict in each mode
 WORKLOADS = {"no_think": (450, 16), "think": (450, 1000)}
 TUNABLE = ("threads", "extra_bufts", "flash_attn", "n_batch", "n_ubatch")
+MAX_REPS = 100
+RECORDS_MAX_BYTES = 4 << 20  # a full record is a few kB; thousands of keys fit
 SAMPLE_TEXT = ("The judge reads the question, both answers and the rubric, then weighs accuracy, "
                "helpfulness and safety before it writes a short explanation and its verdict. ")
 
@@ -43,6 +46,22 @@ class Plan:
     decode_tokens: int = 8
     reps: int = 1
     full: bool = False  # also search threads and batch sizes
+
+    def __post_init__(self):
+        for name, lo, hi in (("prompt_tokens", 8, 1 << 24), ("decode_tokens", 1, 1 << 24), ("reps", 1, MAX_REPS)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise UsageError(f"--{name.replace('_', '-')} must be an integer from {lo} to {hi:,}, got {value!r}")
+
+    def check_fits(self, gguf) -> None:
+        """Refuse, before any work, a plan whose timed tokens do not fit in the model's context."""
+        limit = gguf.context_length
+        needed = self.prompt_tokens + self.decode_tokens + 8
+        if limit is not None and needed > limit:
+            raise ContextOverflow(
+                f"--prompt-tokens {self.prompt_tokens} and --decode-tokens {self.decode_tokens} need a context of "
+                f"{needed:,} tokens, but the model was trained on {limit:,}",
+                hint=f"give --prompt-tokens and --decode-tokens that add up to at most {limit - 8:,}")
 
 
 QUICK = Plan(reps=2)
@@ -67,22 +86,62 @@ def key_id(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def records(path: Path | None = None) -> dict:
+def settings_shape(max_threads: int, max_batch: int) -> schema.Obj:
+    """One candidate's settings as a record holds them; threads up to the CPUs this process may
+    use, batch sizes up to the model's context."""
+    return schema.Obj({"threads": schema.Int(1, max_threads), "extra_bufts": schema.Bool(),
+                       "flash_attn": schema.OneOf(("on", "off", "auto")),
+                       "n_batch": schema.Int(1, max_batch), "n_ubatch": schema.Int(1, max_batch)})
+
+
+def record_shape(max_threads: int | None = None, max_batch: int | None = None) -> schema.Obj:
+    """What a tuning record must be before any of it is used (docs/hardening.md: state files)."""
+    settings = settings_shape(max_threads or hardware.affinity_cpus(), max_batch or runtime.MAX_BATCH)
+    rate = schema.Num(0, 1e9, above=True)
+    figure = schema.Obj({"settings": settings, "prompt_tps": rate, "decode_tps": rate},
+                        {"prompt_tps_all": schema.ListOf(schema.Num(0, 1e9), MAX_REPS),
+                         "decode_tps_all": schema.ListOf(schema.Num(0, 1e9), MAX_REPS)})
+    count = schema.Int(0, 1 << 24)
+    return schema.Obj(
+        {"key": schema.MapOf(schema.Str(), max_len=32), "mode": schema.OneOf(("quick", "full")),
+         "measured_at": schema.Num(0, 1e11), "figures": schema.ListOf(figure, 1000, min_len=1),
+         "choice": schema.Obj({"no_think": settings}, {"think": settings})},
+        {"seconds": schema.Num(0, 1e9), "model": schema.Str(),
+         "plan": schema.Obj({"prompt_tokens": count, "decode_tokens": count, "reps": count}),
+         "workloads": schema.MapOf(schema.Obj({"prompt_tokens": count, "decode_tokens": count}), max_len=8)})
+
+
+def records(path: Path | None = None, *, quiet: bool = False) -> dict:
+    """Every record in the tuning file by key id, unchecked (:func:`lookup` checks the one it uses);
+    an unusable file (not a regular file, too big, not a JSON object) is empty, with a line on
+    stderr unless ``quiet``."""
+    path = path or tuning_file()
+    read = state_files.read_state_json(path, schema.MapOf(schema.Anything(), max_len=100_000),
+                                       max_bytes=RECORDS_MAX_BYTES)
+    if read.problem and not quiet:
+        state_files.ignored(path, read.problem, "llama.cpp settings are measured again (a new file replaces it)")
+    return read.value if read.ok else {}
+
+
+def lookup(key: dict, *, max_batch: int | None = None,
+           consequence: str = "the settings are measured again on the next run") -> dict | None:
+    """The valid record stored for ``key``, or None (with a line on stderr when the stored one is
+    invalid: tuning is redone, never an exit 1 or a crash). ``max_batch``: the model's context."""
+    path = tuning_file()
+    raw = records(path).get(key_id(key))
+    if raw is None:
+        return None
     try:
-        data = json.loads((path or tuning_file()).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def lookup(key: dict) -> dict | None:
-    record = records().get(key_id(key))
-    return record if isinstance(record, dict) and record.get("key") == key else None
+        record = record_shape(max_batch=max_batch)(raw)
+    except schema.Invalid as exc:
+        state_files.ignored(path, f"holds an invalid record for this model ({exc})", consequence)
+        return None
+    return record if record["key"] == key else None
 
 
 def store(record: dict) -> None:
     path = tuning_file()
-    data = records(path)
+    data = records(path, quiet=True)
     data[key_id(record["key"])] = record
     try:
         write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
@@ -106,7 +165,8 @@ def choice_for(resolved, settings: runtime.RuntimeSettings, workload: str) -> di
     if base.gpu_offload and settings.gpu_layers != 0:
         return None  # the measurement covers CPU settings only
     key = key_for(resolved.gguf, base)
-    record = lookup(key)
+    record = lookup(key, max_batch=resolved.gguf.context_length,
+                    consequence="the settings are measured again" if enabled(settings) else "the default settings are used")
     if record is None:
         if not enabled(settings):
             return None
@@ -136,6 +196,7 @@ def candidates(base: runtime.RuntimeInfo, plan: Plan) -> list[dict]:
 def tune(path: Path, gguf, plan: Plan = QUICK, *, base: runtime.RuntimeInfo | None = None,
          first: list[dict] | None = None) -> dict:
     """Measure the candidates, choose per workload, and return the record to store."""
+    plan.check_fits(gguf)
     base = base or runtime.resolve(runtime.RuntimeSettings())
     first = first if first is not None else candidates(base, plan)
     started = time.time()
@@ -208,11 +269,12 @@ def measure(path: Path, base: runtime.RuntimeInfo, settings: list[dict], plan: P
 
 
 def _sample_tokens(model: runtime.LoadedModel, n: int) -> list[int]:
-    text = SAMPLE_TEXT
-    tokens = model.tokenize(text)
+    # one tokenization of enough copies (each copy is at least one token), not one per copy
+    copies = n // max(1, len(model.tokenize(SAMPLE_TEXT)) - 1) + 2
+    tokens = model.tokenize(SAMPLE_TEXT * copies)
     while len(tokens) < n:
-        text += SAMPLE_TEXT
-        tokens = model.tokenize(text)
+        copies *= 2
+        tokens = model.tokenize(SAMPLE_TEXT * copies)
     return tokens[:n]
 
 
@@ -241,6 +303,7 @@ def tune_model(ref: str | None, plan: Plan = FULL) -> dict:
     from edgejudge.store import resolve
 
     resolved = resolve.resolve(ref)
+    plan.check_fits(resolved.gguf)
     record = tune(resolved.path, resolved.gguf, plan)
     store(record)
     return record
