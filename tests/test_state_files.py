@@ -526,3 +526,24 @@ def test_numbers_a_model_or_a_server_writes_are_read_without_int_errors(monkeypa
     for retry_after in ("²", "٣", "9" * 400, "soon", "3"):
         remote.Client._wait(client, 1, retry_after)
     assert slept == [0.0, 0.0, 30.0, 0.0, 3.0]
+
+
+def test_deeply_nested_json_from_a_sidecar_a_model_or_a_server_is_refused(tmp_path, no_hang):
+    from edgejudge.backends import answers
+    from edgejudge.errors import RemoteError
+    from edgejudge.judging import parsers
+    from edgejudge.store import carry
+
+    gguf = tmp_path / "judge.gguf"
+    gguf.write_bytes(b"GGUF")
+    deep = "[" * 100_000 + "]" * 100_000
+    carry.sidecar_path(gguf).write_text(deep)
+    with pytest.raises(ModelFileError, match="nests deeper"):
+        carry.read_sidecar(gguf)
+    carry.sidecar_path(gguf).unlink()
+    os.mkfifo(carry.sidecar_path(gguf))
+    with pytest.raises(ModelFileError, match="FIFO"):
+        carry.read_sidecar(gguf)
+    assert parsers._json_object("{" * 100_000 + "}" * 100_000) is None
+    with pytest.raises(RemoteError, match="nested too deeply"):
+        answers.decode(deep.encode(), "host", "/v1/completions")

@@ -72,7 +72,7 @@ def _json_object(answer: str) -> dict | None:
         return None
     try:
         value = json.loads(body[start:end + 1])
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # a deeply nested object is no verdict either
         return None
     return value if isinstance(value, dict) else None
 
