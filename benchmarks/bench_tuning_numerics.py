@@ -1,7 +1,7 @@
 """Do the settings `edgejudge tune` chooses between change a verdict's probabilities?
 
-For each candidate (weight repacking x flash attention, then micro-batch 256 and 128 and one
-thread, each moved alone), loads the model with exactly those settings and judges a few items
+For each candidate (weight repacking x flash attention off/on/auto, then micro-batch 256 and 128
+and one thread, each moved alone), loads the model with exactly those settings and judges a few items
 (--no-explain, prefix cache off), then prints, per knob, the largest change of any label
 probability when only that knob moves, and for the whole set the largest difference from the
 first candidate. One process, one model load per candidate.
@@ -31,11 +31,12 @@ ITEMS = [
 
 
 def candidates(all_threads: int, repack: bool) -> list[dict]:
-    """Repacking x flash attention (the quick tuning's candidates), then each other knob moved alone
+    """Repacking x flash attention (the quick tuning's candidates, and llama.cpp's "auto", the default),
+    then each other knob moved alone
     from the first: micro-batch 256 and 128 (the full tuning's), and one thread."""
     base = {"extra_bufts": False, "flash_attn": "off", "n_ubatch": 512, "threads": all_threads, "n_batch": 512}
     out = [{**base, "extra_bufts": b, "flash_attn": f} for b in ((False, True) if repack else (False,))
-           for f in ("off", "on")]
+           for f in ("off", "on", "auto")]
     out += [{**base, "n_ubatch": 256}, {**base, "n_ubatch": 128}]
     if all_threads > 1:
         out.append({**base, "threads": 1})
@@ -65,6 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of every candidate but the one-thread one (default: all usable; on a "
+                             "loaded machine, 1 avoids threads waiting on each other)")
     args = parser.parse_args()
     from edgejudge.backends.llama import hardware, runtime
 
@@ -72,7 +76,7 @@ def main() -> None:
     repack = hardware.decide_extra_bufts(hardware.cpu_flags(), base.system_info, None).enabled
     load_before = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None
     results = []
-    for setting in candidates(hardware.usable_threads(), repack):
+    for setting in candidates(args.threads or hardware.usable_threads(), repack):
         probs, seconds = run(args.model, setting)
         results.append({"settings": setting, "probabilities": probs, "seconds": round(seconds, 2)})
         print(f"{setting}: {seconds:.1f} s", file=sys.stderr, flush=True)

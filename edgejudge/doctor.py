@@ -66,8 +66,8 @@ def _tuning_line(report: dict) -> str:
     parts = []
     for workload, chosen in tuned["choice"].items():
         figure: dict = next((f for f in tuned["figures"]
-                       if all(f[k] == v for k, v in chosen.items())), {})
-        parts.append(f"{workload}: repacking {'on' if chosen['extra_bufts'] else 'off'}, flash {chosen['flash_attn']}, "
+                       if all(f.get(k) == v for k, v in chosen.items())), {})
+        parts.append(f"{workload}: repacking {'on' if chosen['extra_bufts'] else 'off'}, flash {chosen.get('flash_attn', 'auto')}, "
                      f"{chosen['threads']} threads, batch {chosen['n_batch']}/{chosen['n_ubatch']} "
                      f"({figure.get('prompt_tps', '?')} prompt t/s, {figure.get('decode_tps', '?')} decode t/s)")
     return f"{tuned['mode']} measurement, {len(tuned['figures'])} candidates; " + "; ".join(parts)

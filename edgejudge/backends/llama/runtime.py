@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import hashlib
 import logging
 import os
 import sys
@@ -112,6 +113,16 @@ class RuntimeInfo:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def numerics_key(self) -> str:
+        """The settings that change a verdict's probabilities, as one short string (docs/speed.md:
+        "Tuning and probabilities"): the llama.cpp build, weight repacking as applied, flash
+        attention, GPU layers. Threads and batch sizes are left out: measured, they change no
+        probability. Two runs with one key give the same numbers for the same model file."""
+        build = hashlib.sha256(self.system_info.encode()).hexdigest()[:8]
+        return (f"llama.cpp {self.llama_cpp}/{build} repack {'on' if self.cpu_repack else 'off'} "
+                f"flash {self.flash_attn} gpu_layers {self.gpu_layers if self.gpu_offload else 0}")
 
     @property
     def cpu_repack(self) -> bool:

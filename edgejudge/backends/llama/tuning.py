@@ -31,7 +31,12 @@ log = logging.getLogger("edgejudge")
 
 # (prompt tokens, decoded tokens) of a typical verdict in each mode
 WORKLOADS = {"no_think": (450, 16), "think": (450, 1000)}
-TUNABLE = ("threads", "extra_bufts", "flash_attn", "n_batch", "n_ubatch")
+# What tuning may choose. Flash attention is not among them: it changes a verdict's probabilities
+# (up to 0.022 on SmolLM2, 0.005 on a Qwen3 Q4_K_M; docs/speed.md), so a measurement that depends
+# on the machine's load must not pick it. Threads and batch sizes change none (measured equal).
+TUNABLE = ("threads", "extra_bufts", "n_batch", "n_ubatch")
+# In the key: records of an earlier tuning policy (which chose flash attention) are not applied.
+POLICY = "2"
 MAX_REPS = 100
 RECORDS_MAX_BYTES = 4 << 20  # a full record is a few kB; thousands of keys fit
 SAMPLE_TEXT = ("The judge reads the question, both answers and the rubric, then weighs accuracy, "
@@ -77,7 +82,8 @@ def tuning_file() -> Path:
 def key_for(gguf, info: runtime.RuntimeInfo, cpu: str | None = None) -> dict:
     """What the choice depends on: CPU model and flags, llama.cpp build, quant type, architecture."""
     flags = " ".join(sorted(hardware.cpu_flags()))
-    return {"cpu": cpu or hardware.cpu_model(), "cpu_flags": hashlib.sha256(flags.encode()).hexdigest()[:16],
+    return {"policy": POLICY, "cpu": cpu or hardware.cpu_model(),
+            "cpu_flags": hashlib.sha256(flags.encode()).hexdigest()[:16],
             "llama_cpp": info.llama_cpp, "build": hashlib.sha256(info.system_info.encode()).hexdigest()[:16],
             "quant": gguf.quant or "unknown", "architecture": gguf.architecture}
 
@@ -90,8 +96,8 @@ def settings_shape(max_threads: int, max_batch: int) -> schema.Obj:
     """One candidate's settings as a record holds them; threads up to the CPUs this process may
     use, batch sizes up to the model's context."""
     return schema.Obj({"threads": schema.Int(1, max_threads), "extra_bufts": schema.Bool(),
-                       "flash_attn": schema.OneOf(("on", "off", "auto")),
-                       "n_batch": schema.Int(1, max_batch), "n_ubatch": schema.Int(1, max_batch)})
+                       "n_batch": schema.Int(1, max_batch), "n_ubatch": schema.Int(1, max_batch)},
+                      {"flash_attn": schema.OneOf(("on", "off", "auto"))})
 
 
 def record_shape(max_threads: int | None = None, max_batch: int | None = None) -> schema.Obj:
@@ -180,17 +186,18 @@ def choice_for(resolved, settings: runtime.RuntimeSettings, workload: str) -> di
             return None
         store(record)
     chosen = record["choice"].get(workload) or record["choice"]["no_think"]
+    chosen = {k: v for k, v in chosen.items() if k in TUNABLE}  # never flash attention (see TUNABLE)
     return {"workload": workload, "settings": chosen, "mode": record["mode"], "key": key_id(key)}
 
 
 def candidates(base: runtime.RuntimeInfo, plan: Plan) -> list[dict]:
-    """The first round: weight repacking (only where it is safe) × flash attention."""
+    """The first round: weight repacking off and on (only where it is safe). Flash attention stays
+    llama.cpp's "auto", as without tuning (see TUNABLE)."""
     bufts = [False]
     if hardware.decide_extra_bufts(hardware.cpu_flags(), base.system_info, None).enabled:
         bufts.append(True)
     threads = hardware.usable_threads()
-    return [{"extra_bufts": b, "flash_attn": f, "threads": threads, "n_batch": 512, "n_ubatch": 512}
-            for b in bufts for f in ("off", "on")]
+    return [{"extra_bufts": b, "threads": threads, "n_batch": 512, "n_ubatch": 512} for b in bufts]
 
 
 def tune(path: Path, gguf, plan: Plan = QUICK, *, base: runtime.RuntimeInfo | None = None,
@@ -318,6 +325,6 @@ def format_text(record: dict) -> str:
     for f in record["figures"]:
         s = f["settings"]
         marks = ", ".join(chosen.get(json.dumps(s, sort_keys=True), []))
-        rows.append(f"{'on' if s['extra_bufts'] else 'off':<7}{s['flash_attn']:<6}{s['threads']:>8}{s['n_batch']:>6}"
+        rows.append(f"{'on' if s['extra_bufts'] else 'off':<7}{s.get('flash_attn', 'auto'):<6}{s['threads']:>8}{s['n_batch']:>6}"
                     f"{s['n_ubatch']:>7}{f['prompt_tps']:>12.1f}{f['decode_tps']:>12.1f}  {marks}")
     return "\n".join(rows)
