@@ -547,3 +547,19 @@ def test_deeply_nested_json_from_a_sidecar_a_model_or_a_server_is_refused(tmp_pa
     assert parsers._json_object("{" * 100_000 + "}" * 100_000) is None
     with pytest.raises(RemoteError, match="nested too deeply"):
         answers.decode(deep.encode(), "host", "/v1/completions")
+
+
+@pytest.mark.parametrize("args", [["score", "~0/in.jsonl"], ["score", "/dev/null", "-o", "~0/out.jsonl"],
+                                  ["eval", "~nosuchuser/gold.jsonl"], ["calibrate", "~0/gold.jsonl"],
+                                  ["import", "~0/m.gguf", "--as", "x:Q4_0"], ["parse", "~0/out.txt"],
+                                  ["judge", "-m", "~0/", "--prompt", "x", "--response", "y"],
+                                  ["doctor", "-m", "~nosuchuser/model.gguf"]])
+def test_a_path_with_a_tilde_of_no_user_is_never_an_internal_error(args, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from edgejudge.cli import cli
+
+    monkeypatch.chdir(tmp_path)  # paths other than -m are taken as given: a folder named "~0" here
+    result = CliRunner().invoke(cli, args)
+    assert 2 <= result.exit_code <= 15 or (args[0] == "doctor" and result.exit_code == 0), result.output
+    assert "internal error" not in result.output
