@@ -29,15 +29,15 @@ from edgejudge.errors import ContextOverflow, EdgejudgeError, ModelFileError, Ou
 from edgejudge.store import disk, inventory
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = {"extra_bufts": False, "flash_attn": "off", "threads": 1, "n_batch": 512, "n_ubatch": 512}
+SETTINGS = {"extra_bufts": False, "threads": 1, "n_batch": 512, "n_ubatch": 512}
 KEY = {"cpu": "test cpu", "cpu_flags": "0" * 16, "llama_cpp": "b1", "build": "1" * 16, "quant": "Q4_1",
        "architecture": "llama"}
 RECORD = {"key": KEY, "mode": "quick", "measured_at": 1.0, "seconds": 2.0, "model": "/m.gguf",
           "plan": {"prompt_tokens": 64, "decode_tokens": 8, "reps": 2},
           "workloads": {"no_think": {"prompt_tokens": 450, "decode_tokens": 16}},
-          "figures": [{"settings": SETTINGS, "prompt_tps": 100.0, "decode_tps": 50.0, "prompt_tps_all": [99.0, 100.0],
+          "figures": [{"settings": dict(SETTINGS), "prompt_tps": 100.0, "decode_tps": 50.0, "prompt_tps_all": [99.0, 100.0],
                        "decode_tps_all": [50.0, 49.0]}],
-          "choice": {"no_think": SETTINGS, "think": SETTINGS}}
+          "choice": {"no_think": dict(SETTINGS), "think": dict(SETTINGS)}}  # separate: each mutated alone
 # values that broke edgejudge when found in a state file, and their kin
 HOSTILE_VALUES = ["many", [2], 10000, 2**40, "x", -5, 0, "sometimes", 1, None, True, {}, "", "²", "٣", "1e400",
                   "nan", "-0", math.nan, math.inf, -math.inf, 1e308, -1, 2**63, [], {"a": {"b": [1]}}, "on"]
