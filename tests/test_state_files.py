@@ -44,7 +44,8 @@ HOSTILE_VALUES = ["many", [2], 10000, 2**40, "x", -5, 0, "sometimes", 1, None, T
 hostile = st.one_of(st.sampled_from(HOSTILE_VALUES), st.none(), st.booleans(), st.integers(),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
                     st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
-SWEEP = settings(max_examples=150, deadline=None,
+# the profile decides how many examples (tests/conftest.py: 100 in CI, 1,000 with HYPOTHESIS_PROFILE=explore)
+SWEEP = settings(deadline=None,
                  suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture])
 
 
