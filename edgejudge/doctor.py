@@ -43,13 +43,15 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
         report["model"] = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
         report["weights_read"], report["weights_load_reason"] = loading.weights_load(resolved.path, info.load, info.cpu_repack)
         key = tuning.key_for(resolved.gguf, info)
-        report["tuning"] = {"key": key, **(tuning.describe(tuning.lookup(key)) or {"mode": None})}
+        record = tuning.lookup(key, max_batch=resolved.gguf.context_length)
+        report["tuning"] = {"key": key, **(tuning.describe(record) or {"mode": None})}
     except EdgejudgeError as exc:
         report["model"] = {"ref": ref, "installed": False, "problem": str(exc)}
         report["tuning"] = None
     cached = prefix_cache.entries()
     report["prefix_cache"] = {"dir": str(prefix_cache.directory()), "files": len(cached),
-                              "bytes": sum(e.size for e in cached), "cap_bytes": prefix_cache.cap_bytes()}
+                              "bytes": sum(e.size for e in cached) + prefix_cache.temp_bytes(),
+                              "cap_bytes": prefix_cache.cap_bytes()}
     return report
 
 
@@ -64,8 +66,8 @@ def _tuning_line(report: dict) -> str:
     parts = []
     for workload, chosen in tuned["choice"].items():
         figure: dict = next((f for f in tuned["figures"]
-                       if all(f[k] == v for k, v in chosen.items())), {})
-        parts.append(f"{workload}: repacking {'on' if chosen['extra_bufts'] else 'off'}, flash {chosen['flash_attn']}, "
+                       if all(f.get(k) == v for k, v in chosen.items())), {})
+        parts.append(f"{workload}: repacking {'on' if chosen['extra_bufts'] else 'off'}, flash {chosen.get('flash_attn', 'auto')}, "
                      f"{chosen['threads']} threads, batch {chosen['n_batch']}/{chosen['n_ubatch']} "
                      f"({figure.get('prompt_tps', '?')} prompt t/s, {figure.get('decode_tps', '?')} decode t/s)")
     return f"{tuned['mode']} measurement, {len(tuned['figures'])} candidates; " + "; ".join(parts)

@@ -152,7 +152,8 @@ class ParseError(EdgejudgeError):
 
 
 class OutputError(EdgejudgeError):
-    """The output cannot be written: full disk, read-only place, closed pipe, held by another run (exit 14)."""
+    """The output cannot be written: full disk, read-only place, closed pipe, held by another run, or its
+    lock file is a link, FIFO or directory (exit 14)."""
 
     exit_code = 14
     code = "output"

@@ -13,6 +13,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles (docs/hardening.md, "Property tests"). The default one is what `.ci/run` and
+# the README's test command run: derandomized (each test draws the same examples on every run of
+# the same tree), no example database (nothing from an earlier run is replayed), no deadline and
+# no slowness health check (a loaded machine must not fail a test that passes alone).
+# HYPOTHESIS_PROFILE=explore draws new random examples on every run, more of them, and keeps
+# failures in the database: what developers run to find new cases, each then pinned as @example.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", derandomize=False, max_examples=1000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

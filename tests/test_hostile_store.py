@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import VALID_KVS, VALID_TENSORS, gguf_bytes, tensor_table, tiny_llama
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edgejudge.cli import cli
@@ -219,7 +219,8 @@ def test_a_read_only_store_is_a_store_error(store, tmp_path):
 ref_text = st.text(st.characters(codec="utf-8"), max_size=80) | st.from_regex(r"[a-z0-9][a-z0-9._\n-]{0,70}(:[A-Za-z0-9_\n]{0,18})?", fullmatch=True)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture])
 @given(ref_text)
 def test_every_accepted_id_is_a_plain_store_name(store, text):
     try:
@@ -233,8 +234,12 @@ def test_every_accepted_id_is_a_plain_store_name(store, text):
     assert (inventory.model_dir(model_id)).parent == disk.store_root() / "models"
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture])
 @given(ref_text)
+@example("~0/")  # found by a randomised run: Path.expanduser() raised RuntimeError (exit 1)
+@example("~nosuchuser/model.gguf")
+@example("~")
 def test_any_model_ref_is_resolved_or_refused_with_a_user_error(store, text):
     try:
         resolve.target(text)

@@ -93,7 +93,8 @@ def test_the_stored_choice_is_used_and_flags_and_env_override_it(tuned_store, mo
     monkeypatch.setattr(tuning, "tune", no_measuring)
     settings = runtime.RuntimeSettings.from_env()
     info = runtime.resolve(settings, tuning.choice_for(tuned_store, settings, "no_think"))
-    assert (info.extra_bufts, info.flash_attn, info.threads, info.n_batch, info.n_ubatch) == (False, "off", 1, 256, 128)
+    # flash attention is never taken from a record: it changes probabilities (docs/speed.md)
+    assert (info.extra_bufts, info.flash_attn, info.threads, info.n_batch, info.n_ubatch) == (False, "auto", 1, 256, 128)
     monkeypatch.setenv("EDGEJUDGE_FLASH_ATTN", "on")
     settings = runtime.RuntimeSettings.from_env(threads=2, n_ubatch=64)
     info = runtime.resolve(settings, tuning.choice_for(tuned_store, settings, "no_think"))
@@ -133,3 +134,37 @@ def test_tune_command_prints_the_record(tmp_path, smollm2_path, run_cli):
     assert record["mode"] == "quick" and record["plan"]["prompt_tokens"] == 8
     assert "chosen for" in done.stderr.decode() and "no_think" in done.stderr.decode()
     assert json.loads((tmp_path / "tuning.json").read_text())[tuning.key_id(record["key"])]["choice"] == record["choice"]
+
+
+PROBABILITY_TOLERANCE = 1e-6  # verdicts round probabilities to 6 decimals; measured: equal to all of them
+
+
+def test_what_tuning_may_choose_never_changes_a_probability(smollm2_path):
+    """The decision in docs/speed.md ("Tuning and probabilities"): every setting the quick and the
+    full tuning may choose gives the same label probabilities, so a choice that depends on the
+    machine's load cannot move a verdict. (Flash attention, which does change them, is not tuned.)"""
+    from edgejudge import Judge
+    from edgejudge.formats import JudgeOptions
+
+    base = runtime.resolve(runtime.RuntimeSettings())
+    first = tuning.candidates(base, tuning.FULL)
+    assert all("flash_attn" not in c for c in first)
+    variants = [{**c, "threads": 1, "n_ubatch": u} for c in first for u in (512, 256, 128)]
+    variants.append({**first[0], "threads": min(2, hardware.usable_threads())})
+    items = [{"prompt": "What is 2+2?", "response_a": "4", "response_b": "5"},
+             {"prompt": "Is the earth flat?", "response": "No, it is roughly a sphere.", "scale": "1-5"}]
+    seen = []
+    for variant in variants:
+        judge = Judge.load(str(smollm2_path), settings=runtime.RuntimeSettings(tune=False, prefix_cache=False, **variant),
+                           calibration=False)
+        try:
+            assert judge.info.flash_attn == "auto"
+            chosen = items if variant["threads"] == 1 else items[:1]  # more threads than idle CPUs is slow here
+            seen.append((variant, [judge.judge(item, JudgeOptions(explain=False)).probabilities for item in chosen]))
+        finally:
+            judge.close()
+    reference = seen[0][1]
+    for variant, probabilities in seen[1:]:
+        for got, expected in zip(probabilities, reference):
+            assert got.keys() == expected.keys()
+            assert max(abs(got[k] - expected[k]) for k in got) <= PROBABILITY_TOLERANCE, variant

@@ -149,6 +149,9 @@ def decode(body: bytes, host: str, what: str):
     """The JSON value of an answer's body (UTF-8, as JSON requires)."""
     try:
         return json.loads(body.decode("utf-8"))
+    except RecursionError:  # nested deeper than the interpreter recurses
+        raise RemoteError(f"{host} sent an answer to {what} nested too deeply to be an OpenAI answer", code="protocol",
+                          hint="is --base-url an OpenAI-compatible server?") from None
     except UnicodeDecodeError:
         raise RemoteError(f"{host} sent an answer to {what} that is not UTF-8 text", code="protocol",
                           hint="is --base-url an OpenAI-compatible server?") from None

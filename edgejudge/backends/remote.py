@@ -137,7 +137,7 @@ class Client:
 
     def _wait(self, attempt: int, retry_after: str | None) -> None:
         delay = self.settings.backoff * 2 ** (attempt - 1)
-        if retry_after and retry_after.isdigit():
+        if retry_after and retry_after.isascii() and retry_after.isdigit():  # "²".isdigit() is True
             delay = max(delay, float(retry_after))
         time.sleep(min(delay, 30.0))
 

@@ -170,8 +170,8 @@ class Connections:
 
 def _read(response: http.client.HTTPResponse) -> bytes:
     declared = response.getheader("Content-Length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
-        raise BodyTooLarge(f"{int(declared):,} bytes")
+    if declared and declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > MAX_BODY):
+        raise BodyTooLarge(f"{int(declared):,} bytes" if len(declared) <= 18 else f"a {len(declared):,}-digit number of bytes")
     chunks, total = [], 0
     while chunk := response.read1(1 << 16):
         total += len(chunk)

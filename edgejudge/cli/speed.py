@@ -44,7 +44,7 @@ def cache_ls():
     from edgejudge.cli.output import data_writer
 
     out = data_writer()
-    for entry in prefix_cache.entries():
+    for entry in prefix_cache.entries(strict=True):
         out.record(entry.as_dict())
 
 

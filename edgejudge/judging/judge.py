@@ -110,7 +110,7 @@ class Judge:
             backend = {"backend": "local", "threads": self.info.threads, "gpu_layers": self.info.gpu_layers,
                        "extra_bufts": self.info.extra_bufts, "flash_attn": self.info.flash_attn,
                        "n_batch": self.info.n_batch, "n_ubatch": self.info.n_ubatch,
-                       "tuned": self.info.tuned is not None}
+                       "tuned": self.info.tuned is not None, "numerics": self.info.numerics_key}
             versions = {"llama_cpp_python": self.info.llama_cpp_python, "llama_cpp": self.info.llama_cpp}
         # Which of mR3's rubric variants the prompt used, when not the default (formats/rubrics.py).
         variant = item.rubric_variant if item.rubric_variant is not None else options.rubric_variant

@@ -60,8 +60,8 @@ def _after_reasoning(text: str, *, opens_in_prompt: bool) -> str:
 
 def _normalise_number(value: str) -> str:
     value = value.strip()
-    if re.fullmatch(r"\d+(\.0+)?", value):
-        return str(int(float(value)))
+    if re.fullmatch(r"\d{1,30}(\.0+)?", value):  # bounded: int(float("9" * 400)) is an OverflowError
+        return str(int(value.split(".")[0]))
     return value
 
 
@@ -72,7 +72,7 @@ def _json_object(answer: str) -> dict | None:
         return None
     try:
         value = json.loads(body[start:end + 1])
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # a deeply nested object is no verdict either
         return None
     return value if isinstance(value, dict) else None
 

@@ -97,14 +97,16 @@ def _copy(src: Path, target: outputs.Target, expected: str) -> str:
 
 def read_sidecar(gguf: Path) -> dict | None:
     """The manifest written by ``export`` beside ``gguf``, validated; None when there is none."""
+    from edgejudge import state_files
+
     path = sidecar_path(gguf)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    read = state_files.read_state_json(path)  # a FIFO, a device or 100,000 nested [ are refused, not read
+    if read.missing:
         return None
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"{path} is not a readable export manifest: {exc}",
-                             hint="export the judge again, or import with --as ID:QUANT") from None
+    if read.problem:
+        raise ModelFileError(f"{path} is not a readable export manifest: it {read.problem}",
+                             hint="export the judge again, or import with --as ID:QUANT")
+    data = read.value
     if not isinstance(data, dict) or data.get("edgejudge_export") != FORMAT:
         raise ModelFileError(f"{path} is not an edgejudge export manifest",
                              hint="import with --as ID:QUANT, or remove that file")

@@ -19,10 +19,12 @@ from edgejudge.files import write_atomic
 
 def home() -> Path:
     """The model store: ``$EDGEJUDGE_HOME``, else ``$XDG_CACHE_HOME/edgejudge``, else ``~/.cache/edgejudge``."""
+    from edgejudge.environment import expand_user
+
     explicit = os.environ.get("EDGEJUDGE_HOME")
     if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return expand_user(explicit, "EDGEJUDGE_HOME")
+    base = os.environ.get("XDG_CACHE_HOME") or expand_user("~", "the default model store (~/.cache/edgejudge)") / ".cache"
     return Path(base) / "edgejudge"
 
 
@@ -87,7 +89,7 @@ def remember_sha256(path: Path, value: str) -> None:
     """Record a file's hash in the cache (keyed by path, size, mtime, ctime and inode)."""
     path = Path(path).resolve()
     cache_file = home() / "hashes.json"
-    cache = {k: v for k, v in _read_json(cache_file).items() if not k.startswith(f"{path}|")}
+    cache = {k: v for k, v in _read_json(cache_file, quiet=True).items() if not k.startswith(f"{path}|")}
     cache[_hash_key(path)] = value
     try:
         write_atomic(cache_file, json.dumps(cache, indent=0).encode())
@@ -95,9 +97,17 @@ def remember_sha256(path: Path, value: str) -> None:
         pass  # a read-only home only costs a re-hash next time
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+HASHES_MAX_BYTES = 8 << 20  # about 200 bytes per file hashed
+
+
+def _read_json(path: Path, *, quiet: bool = False) -> dict:
+    """The hash cache, checked (a map of file keys to sha256 digests); an unusable one is empty,
+    with a line on stderr, and is replaced by the next hash it records."""
+    from edgejudge import schema, state_files
+
+    digest = schema.Str(64, lambda s: all(c in "0123456789abcdef" for c in s), "a sha256 in hex")
+    read = state_files.read_state_json(path, schema.MapOf(digest, schema.Str(8192), max_len=200_000),
+                                       max_bytes=HASHES_MAX_BYTES)
+    if read.problem and not quiet:
+        state_files.ignored(path, read.problem, "files are hashed again")
+    return read.value if read.ok else {}

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgejudge import files
+from edgejudge import files, locks, state_files
 from edgejudge.errors import ModelFileError, ModelNotFound, StoreError, UsageError
 from edgejudge.files import open_regular
 from edgejudge.store import disk, gguf_file, registry
@@ -48,34 +48,34 @@ def model_dir(model_id: str) -> Path:
 @contextlib.contextmanager
 def locked(model_id: str):
     """Hold the model's lock (blocking): one writer per model at a time, across processes (and
-    threads: each call opens its own lock), on every platform (filelock, not fcntl)."""
-    import filelock
-
+    threads: each call opens its own descriptor), on every platform (filelock's primitive, not
+    fcntl). The lock file is never followed through a link (locks.py): exit 14 names it."""
     check_name(model_id)
-    path = inside(disk.store_root() / "locks" / f"{model_id}.lock")
+    path = inside(disk.store_root() / "locks") / f"{model_id}.lock"  # the file itself: locks.py
     with writing(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(path))
-        lock.acquire()
+        lock = locks.held(path)
+        lock.__enter__()
     try:
         yield
     finally:
-        lock.release()
+        lock.__exit__(None, None, None)
 
 
 MANIFEST_ENTRY = {"file": str, "sha256": str, "size": int}
+MANIFEST_MAX_BYTES = 1 << 20  # one entry per quant: a few hundred bytes each
 
 
 def read_manifest(model_id: str) -> dict:
     """The model's manifest, every entry checked (a plain file name, a sha256, a size)."""
     path = inside(model_dir(model_id) / "manifest.json")
     fix = f"remove it with edgejudge rm {model_id}, then import or pull it again"
-    try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
+    read = state_files.read_state_json(path, max_bytes=MANIFEST_MAX_BYTES)
+    if read.missing:
         return {"id": model_id, "files": {}}
-    except (OSError, ValueError):
-        raise ModelFileError(f"{path} is unreadable", hint=fix) from None
+    if read.problem:
+        raise ModelFileError(f"{path} is unusable: it {read.problem}", hint=fix)
+    data = read.value
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise ModelFileError(f"{path} is not an edgejudge manifest", hint=fix)
     for quant, entry in data["files"].items():

@@ -97,12 +97,16 @@ def _exists(ref: str) -> bool:
 
 def target(ref: str | None) -> Target:
     """Parse a ``-m`` value (``None``: ``$EDGEJUDGE_MODEL``, else the registry's default)."""
+    from edgejudge.environment import expand_user
+
     reg = registry.load()
+    what = "-m"
     if ref is None:
+        what = "EDGEJUDGE_MODEL" if os.environ.get("EDGEJUDGE_MODEL") else "the default model"
         ref = os.environ.get("EDGEJUDGE_MODEL") or reg.default_model
     _check_text(ref)
     if looks_like_path(ref) or (ref not in reg.models and _exists(ref)):  # a file here beats an unknown id
-        return Target(ref, path=Path(ref).expanduser())
+        return Target(ref, path=expand_user(ref, what))
     model_id, quant = split_ref(ref)
     return Target(ref, id=model_id, quant=quant, spec=reg.models.get(model_id))
 

@@ -24,6 +24,7 @@ from typing import Self
 from edgejudge import outputs
 from edgejudge.errors import OutputError
 from edgejudge.outputs import output_error  # noqa: F401 - named here by the stream modules
+from edgejudge.locks import open_lock_file
 
 
 def write_all(fd: int, data: bytes, name: str) -> None:
@@ -51,8 +52,8 @@ class OutputLock:
         from filelock import lock_descriptor
 
         for _ in range(10):  # the holder may remove the file between our open and our lock
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+            try:  # never through a link, never a FIFO or a directory (locks.py): exit 14 names it
+                fd = open_lock_file(self.path)
             except OSError as exc:
                 raise output_error(exc, f"{self.path.parent} (for the lock file {self.path.name})") from None
             try:

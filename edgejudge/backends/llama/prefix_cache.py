@@ -14,6 +14,9 @@ File layout: ``MAGIC``, an 8-byte little-endian header length, a JSON header (ke
 payload length and sha256), then the payload. Nothing reaches llama.cpp before the header, the
 length and the checksum are checked, so a corrupt or truncated file is a miss, never a crash.
 Files live in ``<store>/prefix-cache/``; the least recently used go when the total passes the cap.
+
+The folder and its files are read back as untrusted, and temp files of killed writers are
+cleaned up: ``prefix_files.py``.
 """
 
 from __future__ import annotations
@@ -22,53 +25,41 @@ import hashlib
 import json
 import os
 import struct
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from edgejudge.files import write_atomic
+from edgejudge import state_files
+from edgejudge.backends.llama.prefix_files import (  # noqa: F401 - callers use them through here
+    HEADER_MAX_BYTES,
+    MAGIC,
+    SUFFIX,
+    clear,
+    directory,
+    entries,
+    evict,
+    pack,
+    parse,
+    remove_stale_temps,
+    root_problem,
+    temp_bytes,
+    write_locked,
+)
 
-MAGIC = b"EDGEJUDGE-PREFIX-1\n"
-SUFFIX = ".kv"
 DEFAULT_CAP_MB = 2048
+MAX_CAP_MB = 1 << 24  # 16 TiB: any larger figure is a typo
 MIN_TOKENS = 16  # shorter heads cost less to evaluate than to look up
 
 
-def directory() -> Path:
-    from edgejudge.store import disk
-
-    return disk.home() / "prefix-cache"
-
-
 def cap_bytes() -> int:
-    """The cache's size cap: ``EDGEJUDGE_PREFIX_CACHE_MB`` (default 2048 MB)."""
-    text = os.environ.get("EDGEJUDGE_PREFIX_CACHE_MB")
-    try:
-        return int(float(text) * 1024 * 1024) if text else DEFAULT_CAP_MB * 1024 * 1024
-    except ValueError:
-        from edgejudge.errors import UsageError
+    """The cache's size cap: ``EDGEJUDGE_PREFIX_CACHE_MB`` (default 2048 MB; a finite number of MB
+    from 0 to 16 TiB, else a usage error naming the variable)."""
+    from edgejudge.environment import env_number
 
-        raise UsageError(f"EDGEJUDGE_PREFIX_CACHE_MB must be a number, got {text!r}") from None
+    mb = env_number("EDGEJUDGE_PREFIX_CACHE_MB", 0, MAX_CAP_MB)
+    return int((DEFAULT_CAP_MB if mb is None else mb) * 1024 * 1024)
 
 
 def tokens_sha256(tokens: list[int]) -> str:
     return hashlib.sha256(struct.pack(f"<{len(tokens)}i", *tokens)).hexdigest()
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One cached prefix, as ``edgejudge cache ls`` shows it."""
-
-    path: Path
-    size: int
-    last_used: float
-    header: dict | None  # None: unreadable (it will be a miss, and goes on the next eviction)
-
-    def as_dict(self) -> dict:
-        head = self.header or {}
-        return {"file": self.path.name, "bytes": self.size, "last_used": round(self.last_used, 3),
-                "tokens": head.get("n_tokens"), "model_sha256": head.get("key", {}).get("model_sha256"),
-                "valid_header": self.header is not None}
 
 
 class PrefixCache:
@@ -79,6 +70,11 @@ class PrefixCache:
         self.model_sha256 = model_sha256
         self.root = root or directory()
         self.cap = cap_bytes() if cap is None else cap
+        self.off = root_problem(self.root)
+        if self.off:
+            state_files.ignored(self.root, self.off, "the prefix cache is off for this run")
+        else:
+            remove_stale_temps(self.root)
 
     def key(self, tokens: list[int], settings: dict) -> dict:
         return {"model_sha256": self.model_sha256, **settings, "n_tokens": len(tokens),
@@ -90,113 +86,41 @@ class PrefixCache:
 
     def load(self, tokens: list[int], settings: dict) -> bytes | None:
         """The saved state for exactly these prefix tokens, checked whole; None on any doubt."""
+        if self.off:
+            return None
         key = self.key(tokens, settings)
         path = self.path_for(key)
         try:
-            data = path.read_bytes()
-        except OSError:
+            fd = state_files.open_state(path)
+        except (OSError, state_files.StateProblem):
             return None
+        try:
+            data = state_files.read_bounded(fd, self.cap + len(MAGIC) + 8 + HEADER_MAX_BYTES)
+        except (OSError, state_files.StateProblem):
+            return None
+        finally:
+            os.close(fd)
         header, payload = parse(data)
         if header is None or header.get("key") != key:
             return None
         try:
-            os.utime(path)  # least recently *used* goes first
-        except OSError:
+            os.utime(path, follow_symlinks=False)  # least recently *used* goes first
+        except (OSError, NotImplementedError):
             pass
         return payload
 
     def save(self, tokens: list[int], settings: dict, payload: bytes) -> Path | None:
         """Write the state atomically, then evict the least recently used files past the cap."""
+        if self.off:
+            return None
         key = self.key(tokens, settings)
         path = self.path_for(key)
         if len(payload) + len(MAGIC) > self.cap:
             return None
         try:
-            write_atomic(path, pack(key, len(tokens), payload))
+            write_locked(path, pack(key, len(tokens), payload))
             evict(self.root, self.cap, keep=path)
         except OSError:
             return None  # a read-only or full store only costs the evaluation next time
         return path
 
-
-def pack(key: dict, n_tokens: int, payload: bytes) -> bytes:
-    header = json.dumps({"key": key, "n_tokens": n_tokens, "payload_bytes": len(payload),
-                         "payload_sha256": hashlib.sha256(payload).hexdigest(),
-                         "created": time.time()}, sort_keys=True).encode()
-    return MAGIC + struct.pack("<Q", len(header)) + header + payload
-
-
-def parse(data: bytes) -> tuple[dict | None, bytes | None]:
-    """(header, payload) of a cache file's bytes, or (None, None) when anything is off."""
-    start = len(MAGIC) + 8
-    if len(data) < start or not data.startswith(MAGIC):
-        return None, None
-    (n,) = struct.unpack("<Q", data[len(MAGIC):start])
-    if n > len(data) - start:
-        return None, None
-    try:
-        header = json.loads(data[start:start + n])
-    except ValueError:
-        return None, None
-    if not isinstance(header, dict) or not isinstance(header.get("key"), dict):
-        return None, None
-    payload = data[start + n:]
-    if len(payload) != header.get("payload_bytes") or hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
-        return None, None
-    return header, payload
-
-
-def _read_header(path: Path) -> dict | None:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(len(MAGIC) + 8)
-            if len(head) < len(MAGIC) + 8 or not head.startswith(MAGIC):
-                return None
-            (n,) = struct.unpack("<Q", head[len(MAGIC):])
-            header = json.loads(handle.read(min(n, 1 << 20)))
-    except (OSError, ValueError):
-        return None
-    return header if isinstance(header, dict) else None
-
-
-def entries(root: Path | None = None) -> list[Entry]:
-    """The cache's files, least recently used first."""
-    root = root or directory()
-    found = []
-    for path in root.glob(f"*{SUFFIX}"):
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        found.append(Entry(path, stat.st_size, stat.st_mtime, _read_header(path)))
-    return sorted(found, key=lambda e: e.last_used)
-
-
-def evict(root: Path, cap: int, keep: Path | None = None) -> list[Path]:
-    """Delete the least recently used files until the total is within ``cap``."""
-    listed = entries(root)
-    total = sum(e.size for e in listed)
-    removed = []
-    for entry in listed:
-        if total <= cap:
-            break
-        if entry.path == keep:
-            continue
-        entry.path.unlink(missing_ok=True)
-        total -= entry.size
-        removed.append(entry.path)
-    return removed
-
-
-def clear(root: Path | None = None) -> tuple[int, int]:
-    """Delete every cached prefix (and leftovers of interrupted writes); (files, bytes) freed."""
-    root = root or directory()
-    count = size = 0
-    for path in [*root.glob(f"*{SUFFIX}"), *root.glob(f".*{SUFFIX}.*.tmp")]:
-        try:
-            size += path.stat().st_size
-            path.unlink()
-            count += 1
-        except OSError:
-            continue
-    return count, size

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import hashlib
 import logging
 import os
 import sys
@@ -29,63 +30,19 @@ from typing import Any
 
 from edgejudge.backends.llama import hardware, loading
 from edgejudge.backends.llama.inert import InertData
-from edgejudge.errors import ModelFileError, RuntimeFailure, UsageError
+from edgejudge.backends.llama.settings import (  # noqa: F401 - callers use them through here
+    MAX_BATCH,
+    MAX_GPU_LAYERS,
+    MAX_THREADS,
+    RuntimeSettings,
+)
+from edgejudge.errors import ModelFileError, RuntimeFailure
 
 log = logging.getLogger("edgejudge")
 _lock = threading.Lock()
 _llama = None  # the llama_cpp module, once imported
 _log_tail: collections.deque[str] = collections.deque(maxlen=40)
 _log_state: dict[str, Any] = {"verbose": False, "callback": None, "partial": ""}
-
-
-@dataclass(frozen=True)
-class RuntimeSettings:
-    """What a user may set; None means "choose for me"."""
-
-    threads: int | None = None
-    gpu_layers: int | None = None
-    extra_bufts: bool | None = None
-    flash_attn: str | None = None  # None: the tuned choice, else llama.cpp's "auto"
-    verbose: bool = False
-    n_batch: int | None = None
-    n_ubatch: int | None = None
-    tune: bool | None = None  # None: tune on first use unless EDGEJUDGE_TUNE=0
-    prefix_cache: bool | None = None  # None: on unless EDGEJUDGE_PREFIX_CACHE=0
-    load: str | None = None  # how the weights are loaded: auto, mmap or read (None: auto)
-
-    def __post_init__(self):
-        if self.threads is not None and self.threads < 1:
-            raise UsageError(f"threads must be at least 1, got {self.threads}")
-        for name in ("n_batch", "n_ubatch"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UsageError(f"{name} must be at least 1, got {value}")
-        if self.flash_attn not in (None, "auto", "on", "off"):
-            raise UsageError(f"flash attention must be auto, on or off, got {self.flash_attn!r}")
-        if self.load not in (None, *loading.LOAD_MODES):
-            raise UsageError(f"the weights' load mode must be {', '.join(loading.LOAD_MODES)}, got {self.load!r}",
-                             hint="EDGEJUDGE_LOAD=auto (the default), mmap or read")
-
-    @classmethod
-    def from_env(cls, **overrides) -> RuntimeSettings:
-        """Settings from ``EDGEJUDGE_*`` variables, with explicit values (not None) on top."""
-        values: dict = {}
-        for name, var in (("threads", "EDGEJUDGE_THREADS"), ("gpu_layers", "EDGEJUDGE_GPU_LAYERS"),
-                          ("n_batch", "EDGEJUDGE_BATCH"), ("n_ubatch", "EDGEJUDGE_UBATCH")):
-            text = os.environ.get(var)
-            try:
-                values[name] = int(text) if text else None
-            except ValueError:
-                raise UsageError(f"{var} must be an integer, got {text!r}") from None
-        values["extra_bufts"] = hardware.env_flag("EDGEJUDGE_EXTRA_BUFTS")
-        values["flash_attn"] = os.environ.get("EDGEJUDGE_FLASH_ATTN") or None
-        values["verbose"] = bool(hardware.env_flag("EDGEJUDGE_VERBOSE"))
-        values["tune"] = hardware.env_flag("EDGEJUDGE_TUNE")
-        values["prefix_cache"] = hardware.env_flag("EDGEJUDGE_PREFIX_CACHE")
-        values["load"] = os.environ.get("EDGEJUDGE_LOAD") or None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
 
 @dataclass(frozen=True)
 class RuntimeInfo:
@@ -109,6 +66,16 @@ class RuntimeInfo:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def numerics_key(self) -> str:
+        """The settings that change a verdict's probabilities, as one short string (docs/speed.md:
+        "Tuning and probabilities"): the llama.cpp build, weight repacking as applied, flash
+        attention, GPU layers. Threads and batch sizes are left out: measured, they change no
+        probability. Two runs with one key give the same numbers for the same model file."""
+        build = hashlib.sha256(self.system_info.encode()).hexdigest()[:8]
+        return (f"llama.cpp {self.llama_cpp}/{build} repack {'on' if self.cpu_repack else 'off'} "
+                f"flash {self.flash_attn} gpu_layers {self.gpu_layers if self.gpu_offload else 0}")
 
     @property
     def cpu_repack(self) -> bool:

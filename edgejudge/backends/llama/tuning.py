@@ -23,14 +23,28 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgejudge.backends.llama import hardware, runtime
-from edgejudge.errors import EdgejudgeError
-from edgejudge.files import write_atomic
+from edgejudge.backends.llama.tuning_records import (  # noqa: F401 - callers use them through here
+    MAX_REPS,
+    key_id,
+    lookup,
+    record_shape,
+    records,
+    settings_shape,
+    store,
+    tuning_file,
+)
+from edgejudge.errors import ContextOverflow, EdgejudgeError, UsageError
 
 log = logging.getLogger("edgejudge")
 
 # (prompt tokens, decoded tokens) of a typical verdict in each mode
 WORKLOADS = {"no_think": (450, 16), "think": (450, 1000)}
-TUNABLE = ("threads", "extra_bufts", "flash_attn", "n_batch", "n_ubatch")
+# What tuning may choose. Flash attention is not among them: it changes a verdict's probabilities
+# (up to 0.022 on SmolLM2, 0.005 on a Qwen3 Q4_K_M; docs/speed.md), so a measurement that depends
+# on the machine's load must not pick it. Threads and batch sizes change none (measured equal).
+TUNABLE = ("threads", "extra_bufts", "n_batch", "n_ubatch")
+# In the key: records of an earlier tuning policy (which chose flash attention) are not applied.
+POLICY = "2"
 SAMPLE_TEXT = ("The judge reads the question, both answers and the rubric, then weighs accuracy, "
                "helpfulness and safety before it writes a short explanation and its verdict. ")
 
@@ -44,50 +58,34 @@ class Plan:
     reps: int = 1
     full: bool = False  # also search threads and batch sizes
 
+    def __post_init__(self):
+        for name, lo, hi in (("prompt_tokens", 8, 1 << 24), ("decode_tokens", 1, 1 << 24), ("reps", 1, MAX_REPS)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise UsageError(f"--{name.replace('_', '-')} must be an integer from {lo} to {hi:,}, got {value!r}")
+
+    def check_fits(self, gguf) -> None:
+        """Refuse, before any work, a plan whose timed tokens do not fit in the model's context."""
+        limit = gguf.context_length
+        needed = self.prompt_tokens + self.decode_tokens + 8
+        if limit is not None and needed > limit:
+            raise ContextOverflow(
+                f"--prompt-tokens {self.prompt_tokens} and --decode-tokens {self.decode_tokens} need a context of "
+                f"{needed:,} tokens, but the model was trained on {limit:,}",
+                hint=f"give --prompt-tokens and --decode-tokens that add up to at most {limit - 8:,}")
+
 
 QUICK = Plan(reps=2)
 FULL = Plan(prompt_tokens=256, decode_tokens=16, reps=3, full=True)
 
 
-def tuning_file() -> Path:
-    from edgejudge.store import disk
-
-    return disk.home() / "tuning.json"
-
-
 def key_for(gguf, info: runtime.RuntimeInfo, cpu: str | None = None) -> dict:
     """What the choice depends on: CPU model and flags, llama.cpp build, quant type, architecture."""
     flags = " ".join(sorted(hardware.cpu_flags()))
-    return {"cpu": cpu or hardware.cpu_model(), "cpu_flags": hashlib.sha256(flags.encode()).hexdigest()[:16],
+    return {"policy": POLICY, "cpu": cpu or hardware.cpu_model(),
+            "cpu_flags": hashlib.sha256(flags.encode()).hexdigest()[:16],
             "llama_cpp": info.llama_cpp, "build": hashlib.sha256(info.system_info.encode()).hexdigest()[:16],
             "quant": gguf.quant or "unknown", "architecture": gguf.architecture}
-
-
-def key_id(key: dict) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
-
-
-def records(path: Path | None = None) -> dict:
-    try:
-        data = json.loads((path or tuning_file()).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def lookup(key: dict) -> dict | None:
-    record = records().get(key_id(key))
-    return record if isinstance(record, dict) and record.get("key") == key else None
-
-
-def store(record: dict) -> None:
-    path = tuning_file()
-    data = records(path)
-    data[key_id(record["key"])] = record
-    try:
-        write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
-    except OSError as exc:
-        log.info("could not save the tuning result to %s (%s); it will be measured again", path, exc.strerror)
 
 
 def enabled(settings: runtime.RuntimeSettings) -> bool:
@@ -106,7 +104,8 @@ def choice_for(resolved, settings: runtime.RuntimeSettings, workload: str) -> di
     if base.gpu_offload and settings.gpu_layers != 0:
         return None  # the measurement covers CPU settings only
     key = key_for(resolved.gguf, base)
-    record = lookup(key)
+    record = lookup(key, max_batch=resolved.gguf.context_length,
+                    consequence="the settings are measured again" if enabled(settings) else "the default settings are used")
     if record is None:
         if not enabled(settings):
             return None
@@ -120,22 +119,24 @@ def choice_for(resolved, settings: runtime.RuntimeSettings, workload: str) -> di
             return None
         store(record)
     chosen = record["choice"].get(workload) or record["choice"]["no_think"]
+    chosen = {k: v for k, v in chosen.items() if k in TUNABLE}  # never flash attention (see TUNABLE)
     return {"workload": workload, "settings": chosen, "mode": record["mode"], "key": key_id(key)}
 
 
 def candidates(base: runtime.RuntimeInfo, plan: Plan) -> list[dict]:
-    """The first round: weight repacking (only where it is safe) × flash attention."""
+    """The first round: weight repacking off and on (only where it is safe). Flash attention stays
+    llama.cpp's "auto", as without tuning (see TUNABLE)."""
     bufts = [False]
     if hardware.decide_extra_bufts(hardware.cpu_flags(), base.system_info, None).enabled:
         bufts.append(True)
     threads = hardware.usable_threads()
-    return [{"extra_bufts": b, "flash_attn": f, "threads": threads, "n_batch": 512, "n_ubatch": 512}
-            for b in bufts for f in ("off", "on")]
+    return [{"extra_bufts": b, "threads": threads, "n_batch": 512, "n_ubatch": 512} for b in bufts]
 
 
 def tune(path: Path, gguf, plan: Plan = QUICK, *, base: runtime.RuntimeInfo | None = None,
          first: list[dict] | None = None) -> dict:
     """Measure the candidates, choose per workload, and return the record to store."""
+    plan.check_fits(gguf)
     base = base or runtime.resolve(runtime.RuntimeSettings())
     first = first if first is not None else candidates(base, plan)
     started = time.time()
@@ -208,11 +209,12 @@ def measure(path: Path, base: runtime.RuntimeInfo, settings: list[dict], plan: P
 
 
 def _sample_tokens(model: runtime.LoadedModel, n: int) -> list[int]:
-    text = SAMPLE_TEXT
-    tokens = model.tokenize(text)
+    # one tokenization of enough copies (each copy is at least one token), not one per copy
+    copies = n // max(1, len(model.tokenize(SAMPLE_TEXT)) - 1) + 2
+    tokens = model.tokenize(SAMPLE_TEXT * copies)
     while len(tokens) < n:
-        text += SAMPLE_TEXT
-        tokens = model.tokenize(text)
+        copies *= 2
+        tokens = model.tokenize(SAMPLE_TEXT * copies)
     return tokens[:n]
 
 
@@ -241,6 +243,7 @@ def tune_model(ref: str | None, plan: Plan = FULL) -> dict:
     from edgejudge.store import resolve
 
     resolved = resolve.resolve(ref)
+    plan.check_fits(resolved.gguf)
     record = tune(resolved.path, resolved.gguf, plan)
     store(record)
     return record
@@ -255,6 +258,6 @@ def format_text(record: dict) -> str:
     for f in record["figures"]:
         s = f["settings"]
         marks = ", ".join(chosen.get(json.dumps(s, sort_keys=True), []))
-        rows.append(f"{'on' if s['extra_bufts'] else 'off':<7}{s['flash_attn']:<6}{s['threads']:>8}{s['n_batch']:>6}"
+        rows.append(f"{'on' if s['extra_bufts'] else 'off':<7}{s.get('flash_attn', 'auto'):<6}{s['threads']:>8}{s['n_batch']:>6}"
                     f"{s['n_ubatch']:>7}{f['prompt_tps']:>12.1f}{f['decode_tps']:>12.1f}  {marks}")
     return "\n".join(rows)
