@@ -19,6 +19,7 @@ search finds the minimum in a few steps (numpy only).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ class Fit:
 
     temperature: float
     position_bias: float | None = None
+
+    def parameters(self) -> dict:
+        """The fitted parameters by name, whatever fields the fit has (records and listings show it)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def has_position(labels: Sequence[str]) -> bool:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgejudge.files import write_atomic
+from edgejudge.judging import verdict as verdict_fields
 from edgejudge.store import disk, registry
 from edgejudge.trust import calibration
 
@@ -77,7 +80,7 @@ def settings_for(judge, item, options) -> dict:
     """The run settings that shape label probabilities, besides the key and the template."""
     fmt = judge.format
     budget = fmt.think_budget if options.think_budget is None else options.think_budget
-    return {"explain": bool(options.explain), "max_explain_tokens": options.max_explain_tokens,
+    return {"explain": fmt.explains(options), "max_explain_tokens": options.max_explain_tokens,
             "think_budget": budget if thinks(judge, item, options) else 0,
             "sampling": asdict(options.sampling or fmt.sampling),
             "tie_on_disagreement": bool(options.swap and options.tie_on_disagreement)}
@@ -90,7 +93,8 @@ def make_record(key: Key, template_sha256: str, settings: dict, fitted: calibrat
             "task": key.task, "variant": key.variant, "think": key.think, "swap": key.swap,
             "template_sha256": template_sha256, "settings": settings,
             "temperature": fitted.temperature, "position_bias": fitted.position_bias, "n": n, "labels": labels,
-            "held_out": held_out, "calibration_set": calibration_set}
+            "held_out": held_out, "calibration_set": calibration_set,
+            "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return {"id": digest[:12], **body}
 
@@ -118,6 +122,9 @@ class Applier:
         self.judge = judge
         self._cache: dict[Path, tuple[int, dict | None]] = {}
         self._said: set[tuple[Path, str]] = set()
+        # Called once per calibration file with a line saying it applies (the CLI sets it on a terminal).
+        self.announce: Callable[[str], None] | None = None
+        self._announced: set[Path] = set()
 
     def _stored(self, path: Path) -> dict | None:
         try:
@@ -177,8 +184,10 @@ class Applier:
         fitted = calibration.Fit(stored["temperature"], stored.get("position_bias"))
         raw = verdict.probabilities
         calibrated = calibration.apply(raw, fitted)
-        verdict.probabilities = calibrated
-        verdict.extra["raw_probabilities"] = {k: round(v, 6) for k, v in raw.items()}
+        # Rounded as every record is, so that the API's numbers are the JSON's.
+        verdict.probabilities = verdict_fields.rounded(calibrated)
+        verdict.raw_probabilities = dict(raw)
+        verdict.calibration = self.describe(item, options, stored, fitted)
         if verdict.verdict in calibrated:  # a tie made of a swap disagreement stays a tie
             verdict.verdict = max(calibrated, key=calibrated.__getitem__)
             if verdict.score is not None:
@@ -186,3 +195,24 @@ class Applier:
                 verdict.extra["expected_score"] = round(sum(int(k) * p for k, p in calibrated.items()), 4)
         verdict.provenance = {**verdict.provenance, "calibration": stored["id"]}
         return verdict
+
+    def describe(self, item, options, stored: dict, fitted: calibration.Fit) -> dict:
+        """The ``calibration`` field of a calibrated verdict; says once that it applies."""
+        key = key_for(self.judge, item, options)
+        path = key.path() if key is not None else None
+        described = {"id": stored.get("id"), "key": key.describe() if key is not None else None,
+                     "parameters": fitted.parameters(), "fitted_at": stored.get("fitted_at"),
+                     "n": stored.get("n"), "path": str(path) if path is not None else None}
+        if self.announce is not None and path not in self._announced:
+            self._announced.add(path)
+            self.announce(applies_line(described))
+        return described
+
+
+def applies_line(described: dict) -> str:
+    """One line for people: which calibration changes the probabilities, and how to turn it off."""
+    fitted = f" (fitted {described['fitted_at']}" if described.get("fitted_at") else " ("
+    fitted += f"{', ' if described.get('fitted_at') else ''}on {described.get('n')} items)"
+    return (f"calibration {described.get('id')} applies to {described.get('key')}{fitted}: probabilities are "
+            f"calibrated, the model's own are in raw_probabilities; --no-calibration turns it off, "
+            f"edgejudge calibrate --remove {described.get('id')} deletes it")

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -110,17 +111,42 @@ def choice_for(resolved, settings: runtime.RuntimeSettings, workload: str) -> di
     if record is None:
         if not enabled(settings):
             return None
-        log.info("tuning llama.cpp settings for %s %s on this CPU (once, a few seconds; "
+        log.info("tuning llama.cpp settings for %s %s on this CPU, once (%s; "
                  "EDGEJUDGE_TUNE=0 or --no-tune skips it, `edgejudge tune` measures longer)",
-                 key["architecture"], key["quant"])
+                 key["architecture"], key["quant"], expected_duration())
         try:
             record = tune(resolved.path, resolved.gguf, QUICK, base=base)
         except EdgejudgeError as exc:
             log.info("tuning failed (%s); using the default settings", exc.message)
             return None
+        log.info("tuned in %.1f s; the choice is kept in %s", record["seconds"], tuning_file())
         store(record)
     chosen = record["choice"].get(workload) or record["choice"]["no_think"]
     return {"workload": workload, "settings": chosen, "mode": record["mode"], "key": key_id(key)}
+
+
+# Said where nothing was measured on this machine yet: what the first-use measurement took on 2
+# cores of an AMD EPYC (docs/speed.md: 21 s for a 4B judge, 76 s for the 14B, quiet machine).
+FIRST_USE_RANGE = ("on 2 CPU cores it took 21 s for a 4B judge and 76 s for a 14B one, less for small "
+                   "models, more on a busy machine")
+
+
+def expected_duration() -> str:
+    """How long the first-use measurement will take, said honestly: what the last quick
+    measurement on this machine took (from tuning.json, read as untrusted), else a measured range."""
+    last = None
+    for record in records().values():
+        if not isinstance(record, dict) or record.get("mode") != "quick":
+            continue
+        seconds, at, key = record.get("seconds"), record.get("measured_at"), record.get("key")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 1e12 for x in (seconds, at)):
+            continue
+        if last is None or at > last[1]:
+            last = (seconds, at, key if isinstance(key, dict) else {})
+    if last is None:
+        return FIRST_USE_RANGE
+    what = " ".join(str(last[2].get(k)) for k in ("architecture", "quant") if isinstance(last[2].get(k), str))
+    return f"it took {last[0]:.0f} s last time on this machine{' (' + what + ')' if what else ''}"
 
 
 def candidates(base: runtime.RuntimeInfo, plan: Plan) -> list[dict]:
@@ -134,12 +160,13 @@ def candidates(base: runtime.RuntimeInfo, plan: Plan) -> list[dict]:
 
 
 def tune(path: Path, gguf, plan: Plan = QUICK, *, base: runtime.RuntimeInfo | None = None,
-         first: list[dict] | None = None) -> dict:
-    """Measure the candidates, choose per workload, and return the record to store."""
+         first: list[dict] | None = None, on_figure: Callable[[dict], None] | None = None) -> dict:
+    """Measure the candidates, choose per workload, and return the record to store.
+    ``on_figure`` is called with each candidate's figure as soon as it is measured."""
     base = base or runtime.resolve(runtime.RuntimeSettings())
     first = first if first is not None else candidates(base, plan)
     started = time.time()
-    figures = measure(path, base, first, plan)
+    figures = measure(path, base, first, plan, on_figure=on_figure)
     if plan.full:  # second round: threads and micro-batch around each workload's best
         seen = {json.dumps(f["settings"], sort_keys=True) for f in figures}
         physical = hardware.physical_cores()
@@ -152,7 +179,7 @@ def tune(path: Path, gguf, plan: Plan = QUICK, *, base: runtime.RuntimeInfo | No
                 if json.dumps(variant, sort_keys=True) not in seen:
                     seen.add(json.dumps(variant, sort_keys=True))
                     more.append(variant)
-        figures += measure(path, base, more, plan)
+        figures += measure(path, base, more, plan, on_figure=on_figure)
     return {"key": key_for(gguf, base), "mode": "full" if plan.full else "quick", "measured_at": started,
             "seconds": round(time.time() - started, 2), "model": str(path),
             "plan": {"prompt_tokens": plan.prompt_tokens, "decode_tokens": plan.decode_tokens, "reps": plan.reps},
@@ -169,7 +196,8 @@ def choose(figures: list[dict]) -> dict:
     return out
 
 
-def measure(path: Path, base: runtime.RuntimeInfo, settings: list[dict], plan: Plan) -> list[dict]:
+def measure(path: Path, base: runtime.RuntimeInfo, settings: list[dict], plan: Plan,
+            on_figure: Callable[[dict], None] | None = None) -> list[dict]:
     """Prompt and decode rates (tokens/s) for each candidate, measured through the engine.
 
     The model is loaded once per repacking setting; its candidates take turns rep by rep, and
@@ -200,6 +228,8 @@ def measure(path: Path, base: runtime.RuntimeInfo, settings: list[dict], plan: P
                 out.append({"settings": candidate, "prompt_tps": round(max(prompt), 2),
                             "decode_tps": round(max(decode), 2), "prompt_tps_all": [round(x, 2) for x in prompt],
                             "decode_tps_all": [round(x, 2) for x in decode]})
+                if on_figure is not None:
+                    on_figure(out[-1])
         finally:
             for engine in engines:
                 engine.close()
@@ -236,14 +266,22 @@ def describe(record: dict | None) -> dict | None:
                         for f in record["figures"]]}
 
 
-def tune_model(ref: str | None, plan: Plan = FULL) -> dict:
+def tune_model(ref: str | None, plan: Plan = FULL, on_figure: Callable[[dict], None] | None = None) -> dict:
     """``edgejudge tune``: measure the model's key now, store the record and return it."""
     from edgejudge.store import resolve
 
     resolved = resolve.resolve(ref)
-    record = tune(resolved.path, resolved.gguf, plan)
+    record = tune(resolved.path, resolved.gguf, plan, on_figure=on_figure)
     store(record)
     return record
+
+
+def figure_line(figure: dict) -> str:
+    """One measured candidate, for people."""
+    s = figure["settings"]
+    return (f"repacking {'on' if s['extra_bufts'] else 'off'}, flash {s['flash_attn']}, {s['threads']} threads, "
+            f"batch {s['n_batch']}/{s['n_ubatch']}: {figure['prompt_tps']:.1f} prompt t/s, "
+            f"{figure['decode_tps']:.1f} decode t/s")
 
 
 def format_text(record: dict) -> str:
