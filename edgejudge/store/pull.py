@@ -135,12 +135,13 @@ def announce(spec: registry.ModelSpec, quant: str, file: registry.ModelFile, log
         log(f"{spec.id}:{quant}: downloading the published GGUF {file.origin}/{file.filename} "
             f"({space.gib(size)}{have}) into {cache}")
     else:
-        steps = [need.what + f" ({space.gib(need.bytes)})" for need in wanted[1:]]
+        steps = [f"the {need.what} ({space.gib(need.bytes)})" for need in wanted[1:]]
         log(f"{spec.id}:{quant}: no GGUF is published, so pull downloads the safetensors checkpoint {spec.repo} "
-            f"(about {space.gib(size)}{have}) into {cache}, then converts it here: "
-            f"{', then '.join(steps) or 'a GGUF'}; converting and quantizing take minutes on a CPU")
-    for where, total, free in space.check(wanted):
-        log(f"disk: about {space.gib(total)} needed on the disk of {where}"
+            f"(about {space.gib(size)}{have}) into {cache}, then converts it here, writing "
+            f"{', then '.join(steps)} in {disk.store_root()}; converting and quantizing take minutes on a CPU")
+    for where, total, free, unknown in space.check(wanted):
+        log(f"disk: {'at least' if unknown else 'about'} {space.gib(total)} needed on the disk of {where}"
+            + (" (some sizes are known only once downloaded)" if unknown else "")
             + (f", {space.gib(free)} free" if free is not None else ""))
 
 

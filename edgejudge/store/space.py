@@ -26,7 +26,7 @@ class Need:
 
     what: str
     where: Path
-    bytes: int
+    bytes: int | None  # None: not known before the download (no shape in the registry)
 
 
 def gib(n: int | None) -> str:
@@ -89,32 +89,30 @@ def needs(spec: registry.ModelSpec, quant: str, file: registry.ModelFile, cache:
         size, _ = sizing.download_bytes(spec)
         repo = spec.repo
     held = cached_bytes(cache, repo)
-    out = [Need("download", cache, max(0, (size or 0) - held))]
+    out = [Need("download", cache, None if size is None else max(0, size - held))]
     if file.kind == "convert":
         bf16 = spec.shape.parameters * 2 if spec.shape is not None else None
-        if bf16 is not None:
-            out.append(Need("BF16 conversion (deleted at the end)", store, bf16))
         if quant.upper() != "BF16":
-            built, _ = sizing.file_bytes(spec, quant)
-            if built is not None:
-                out.append(Need(f"{quant} file", store, built))
+            out.append(Need("BF16 conversion, deleted at the end", store, bf16))
+        out.append(Need(f"{quant.upper()} file", store, sizing.file_bytes(spec, quant)[0]))
     elif _device(cache) != _device(store) and size is not None:
         out.append(Need("copy into the store (another disk than the cache)", store, size))
     return out, size, held
 
 
-def check(wanted: list[Need]) -> list[tuple[Path, int, int | None]]:
+def check(wanted: list[Need]) -> list[tuple[Path, int, int | None, bool]]:
     """Each disk's total need against its free space; :class:`DiskSpaceError` when one is short.
-    Returns (a folder on the disk, bytes needed, bytes free) per disk."""
+    Returns (a folder on the disk, bytes needed, bytes free, whether some size is unknown, so
+    that more may be needed) per disk."""
     disks: dict[object, list[Need]] = {}
     for need in wanted:
-        if need.bytes > 0:
+        if need.bytes != 0:
             disks.setdefault(_device(need.where) or str(need.where), []).append(need)
     out = []
     for group in disks.values():
-        total = sum(n.bytes for n in group) + MARGIN
+        total = sum(n.bytes or 0 for n in group) + MARGIN
         free = free_bytes(group[0].where)
-        out.append((group[0].where, total, free))
+        out.append((group[0].where, total, free, any(n.bytes is None for n in group)))
         if free is not None and free < total:
             parts = " + ".join(f"{gib(n.bytes)} for the {n.what} in {n.where}" for n in group)
             raise DiskSpaceError(
