@@ -40,11 +40,12 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
     ref = model_ref or reg.default_model
     try:
         resolved = resolve.resolve(ref)
-        report["model"] = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
+        model: dict = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
         if resolved.spec is not None:
             found = resolve.copies(resolved.spec, resolved.quant)
-            if len(found) > 1:
-                report["model"]["other_copies"] = [str(p) for p in found.values() if p != resolved.path]
+            if len(found) > 1:  # one id, one file: say which copy is not used
+                model["other_copies"] = [str(p) for p in found.values() if p != resolved.path]
+        report["model"] = model
         report["weights_read"], report["weights_load_reason"] = loading.weights_load(resolved.path, info.load, info.cpu_repack)
         key = tuning.key_for(resolved.gguf, info)
         report["tuning"] = {"key": key, **(tuning.describe(tuning.lookup(key)) or {"mode": None})}

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from edgejudge.backends.llama import hardware, runtime, tuning
+from edgejudge.backends.llama import hardware, runtime, tuning, tuning_notes
 from edgejudge.store import resolve
 
 TINY = tuning.Plan(prompt_tokens=8, decode_tokens=2, reps=1)
@@ -140,9 +140,9 @@ def test_tune_command_prints_the_record(tmp_path, smollm2_path, run_cli):
 
 def test_first_use_says_how_long_tuning_took_last_time(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEJUDGE_HOME", str(tmp_path))
-    assert tuning.expected_duration() == tuning.FIRST_USE_RANGE  # nothing measured here yet
+    assert tuning_notes.expected_duration(tuning.records()) == tuning_notes.FIRST_USE_RANGE  # nothing measured here yet
     (tmp_path / "tuning.json").write_text("[not a dict")
-    assert tuning.expected_duration() == tuning.FIRST_USE_RANGE  # unreadable: the honest range
+    assert tuning_notes.expected_duration(tuning.records()) == tuning_notes.FIRST_USE_RANGE  # unreadable: the honest range
     good = {"mode": "quick", "seconds": 12.3, "measured_at": 2000.0, "key": {"architecture": "llama", "quant": "Q4_1"}}
     junk = [{"mode": "quick", "seconds": "fast", "measured_at": 3000.0}, {"mode": "quick", "seconds": True,
             "measured_at": 3000.0}, {"mode": "quick", "seconds": float("inf"), "measured_at": 3000.0}, [], "x",
@@ -150,4 +150,4 @@ def test_first_use_says_how_long_tuning_took_last_time(tmp_path, monkeypatch):
     older = {**good, "seconds": 50.0, "measured_at": 1000.0}
     records = {"a": good, "b": older, **{f"j{i}": j for i, j in enumerate(junk)}}
     (tmp_path / "tuning.json").write_text(json.dumps(records))
-    assert tuning.expected_duration() == "it took 12 s last time on this machine (llama Q4_1)"
+    assert tuning_notes.expected_duration(tuning.records()) == "it took 12 s last time on this machine (llama Q4_1)"

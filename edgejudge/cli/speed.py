@@ -21,7 +21,7 @@ def tune(model, quick, prompt_tokens, decode_tokens, reps):
     """
     from dataclasses import replace
 
-    from edgejudge.backends.llama import tuning
+    from edgejudge.backends.llama import tuning, tuning_notes
     from edgejudge.cli.output import data_writer, warn
 
     plan = tuning.QUICK if quick else tuning.FULL
@@ -31,7 +31,7 @@ def tune(model, quick, prompt_tokens, decode_tokens, reps):
 
     def said(figure: dict) -> None:  # one line per candidate, piped or not: stdout stays the record
         count[0] += 1
-        warn(f"edgejudge: candidate {count[0]}: {tuning.figure_line(figure)}")
+        warn(f"edgejudge: candidate {count[0]}: {tuning_notes.figure_line(figure)}")
 
     warn(f"edgejudge: timing llama.cpp settings for {model or 'the default model'} "
          f"({plan.prompt_tokens}-token prompt, {plan.decode_tokens} decoded tokens, {plan.reps} runs per candidate)")

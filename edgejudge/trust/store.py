@@ -124,7 +124,7 @@ class Applier:
         self._said: set[tuple[Path, str]] = set()
         # Called once per calibration file with a line saying it applies (the CLI sets it on a terminal).
         self.announce: Callable[[str], None] | None = None
-        self._announced: set[Path] = set()
+        self._announced: set[Path | None] = set()
 
     def _stored(self, path: Path) -> dict | None:
         try:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edgejudge.backends.llama import hardware, runtime
+from edgejudge.backends.llama import hardware, runtime, tuning_notes
 from edgejudge.errors import EdgejudgeError
 from edgejudge.files import write_atomic
 
@@ -113,7 +113,7 @@ def choice_for(resolved, settings: runtime.RuntimeSettings, workload: str) -> di
             return None
         log.info("tuning llama.cpp settings for %s %s on this CPU, once (%s; "
                  "EDGEJUDGE_TUNE=0 or --no-tune skips it, `edgejudge tune` measures longer)",
-                 key["architecture"], key["quant"], expected_duration())
+                 key["architecture"], key["quant"], tuning_notes.expected_duration(records()))
         try:
             record = tune(resolved.path, resolved.gguf, QUICK, base=base)
         except EdgejudgeError as exc:
@@ -123,30 +123,6 @@ def choice_for(resolved, settings: runtime.RuntimeSettings, workload: str) -> di
         store(record)
     chosen = record["choice"].get(workload) or record["choice"]["no_think"]
     return {"workload": workload, "settings": chosen, "mode": record["mode"], "key": key_id(key)}
-
-
-# Said where nothing was measured on this machine yet: what the first-use measurement took on 2
-# cores of an AMD EPYC (docs/speed.md: 21 s for a 4B judge, 76 s for the 14B, quiet machine).
-FIRST_USE_RANGE = ("on 2 CPU cores it took 21 s for a 4B judge and 76 s for a 14B one, less for small "
-                   "models, more on a busy machine")
-
-
-def expected_duration() -> str:
-    """How long the first-use measurement will take, said honestly: what the last quick
-    measurement on this machine took (from tuning.json, read as untrusted), else a measured range."""
-    last = None
-    for record in records().values():
-        if not isinstance(record, dict) or record.get("mode") != "quick":
-            continue
-        seconds, at, key = record.get("seconds"), record.get("measured_at"), record.get("key")
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 1e12 for x in (seconds, at)):
-            continue
-        if last is None or at > last[1]:
-            last = (seconds, at, key if isinstance(key, dict) else {})
-    if last is None:
-        return FIRST_USE_RANGE
-    what = " ".join(str(last[2].get(k)) for k in ("architecture", "quant") if isinstance(last[2].get(k), str))
-    return f"it took {last[0]:.0f} s last time on this machine{' (' + what + ')' if what else ''}"
 
 
 def candidates(base: runtime.RuntimeInfo, plan: Plan) -> list[dict]:
@@ -274,14 +250,6 @@ def tune_model(ref: str | None, plan: Plan = FULL, on_figure: Callable[[dict], N
     record = tune(resolved.path, resolved.gguf, plan, on_figure=on_figure)
     store(record)
     return record
-
-
-def figure_line(figure: dict) -> str:
-    """One measured candidate, for people."""
-    s = figure["settings"]
-    return (f"repacking {'on' if s['extra_bufts'] else 'off'}, flash {s['flash_attn']}, {s['threads']} threads, "
-            f"batch {s['n_batch']}/{s['n_ubatch']}: {figure['prompt_tps']:.1f} prompt t/s, "
-            f"{figure['decode_tps']:.1f} decode t/s")
 
 
 def format_text(record: dict) -> str:
