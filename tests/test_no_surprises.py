@@ -182,6 +182,10 @@ def test_calibrate_says_where_the_fit_went_and_lists_and_removes_fits(smollm2_ju
     assert shown["id"] == entry["id"] and shown["path"] == entry["path"] and shown["n"] == 12
     assert set(shown["parameters"]) == {"temperature", "position_bias"} and shown["fitted_at"].endswith("Z")
     assert shown["model"] == "smollm2-135m:Q4_1" and shown["task"] == "pairwise" and shown["think"] is False
+    from edgejudge.trust import fits
+
+    table = fits.text(fits.listing())  # what a terminal shows
+    assert entry["id"] in table and "pairwise, think off, swap off" in table and "position_bias" in table
 
     (home / "models" / "smollm2-135m" / "Q4_1" / "calibration" / "broken.json").write_text("{not json")
     listed = [orjson.loads(line) for line in run("calibrate", "--list").stdout.splitlines()]

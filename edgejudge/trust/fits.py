@@ -72,9 +72,10 @@ def text(entries: list[dict]) -> str:
         return f"no calibrations stored in {disk.home()}"
     rows = [f"{'id':<13}{'model':<28}{'key':<34}{'n':>5}  {'fitted':<21}parameters"]
     for e in entries:
-        key = f"{e['task']}{'/' + e['variant'] if e['variant'] else ''}, think {'on' if e['think'] else 'off'}, " \
-              f"swap {'on' if e['swap'] else 'off'}"
+        key = "?" if e["task"] is None else \
+            f"{e['task']}{'/' + e['variant'] if e['variant'] else ''}, think {'on' if e['think'] else 'off'}, " \
+            f"swap {'on' if e['swap'] else 'off'}"
         params = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in e["parameters"].items())
         rows.append(f"{e['id'] or '?':<13}{e['model'] or '?':<28}{key:<34}{e['n'] if e['n'] is not None else '?':>5}  "
-                    f"{e['fitted_at'] or '?':<21}{e.get('problem') or params}")
+                    f"{e['fitted_at'] or '?':<21}{e['path'] + ': ' + e['problem'] if e.get('problem') else params}")
     return "\n".join(rows)
