@@ -40,7 +40,12 @@ def collect(settings: runtime.RuntimeSettings, model_ref: str | None) -> dict:
     ref = model_ref or reg.default_model
     try:
         resolved = resolve.resolve(ref)
-        report["model"] = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
+        model: dict = {"ref": ref, "installed": True, "path": str(resolved.path), **resolved.describe()}
+        if resolved.spec is not None:
+            found = resolve.copies(resolved.spec, resolved.quant)
+            if len(found) > 1:  # one id, one file: say which copy is not used
+                model["other_copies"] = [str(p) for p in found.values() if p != resolved.path]
+        report["model"] = model
         report["weights_read"], report["weights_load_reason"] = loading.weights_load(resolved.path, info.load, info.cpu_repack)
         key = tuning.key_for(resolved.gguf, info)
         record = tuning.lookup(key, max_batch=resolved.gguf.context_length)
@@ -99,6 +104,9 @@ def format_text(report: dict) -> str:
         ("model store", report["store"]),
         ("registry", report["registry"]),
         (f"model {model['ref']}", model_line),
+        *([("other copies", f"{', '.join(model['other_copies'])} (not used: the store's copy wins; "
+                            f"edgejudge rm {model['id']}:{model['quant']} goes back to the other)")]
+          if model.get("other_copies") else []),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

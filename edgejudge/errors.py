@@ -28,6 +28,7 @@ code  class                    meaning
 14    OutputError              the output cannot be written (full disk, read-only, closed pipe,
                                or another run holds it)
 15    StoreError               the model store ($EDGEJUDGE_HOME) is not a usable directory
+16    DiskSpaceError           not enough free disk for a download and its conversion (checked first)
 130   Interrupted              stopped by Ctrl-C or SIGTERM
 ====  =======================  ==============================================================
 """
@@ -164,6 +165,13 @@ class StoreError(EdgejudgeError):
 
     exit_code = 15
     code = "store"
+
+
+class DiskSpaceError(EdgejudgeError):
+    """Not enough free disk for a pull's download and conversion, found before it starts (exit 16)."""
+
+    exit_code = 16
+    code = "disk_space"
 
 
 class Interrupted(EdgejudgeError):

@@ -99,7 +99,7 @@ def test_pairwise_judge_prints_exactly_one_json_object(run_cli):
 @pytest.mark.model
 def test_pointwise_judge_with_explanation(run_cli):
     proc = run_cli("judge", "--prompt", "Name a colour.", "--response", "Blue.", "--scale", "1-10",
-                   "--max-explain-tokens", "32")
+                   "--explain", "--max-explain-tokens", "32")
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     record = orjson.loads(proc.stdout)
     assert 1 <= record["score"] <= 10 and record["verdict"] == str(record["score"])

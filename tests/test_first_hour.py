@@ -76,7 +76,7 @@ def test_api_and_cli_show_the_same_probabilities(smollm2_judge):
 
 @pytest.mark.model
 def test_both_swap_orders_carry_their_explanation(smollm2_judge):
-    verdict = smollm2_judge.pairwise("What is 2+2?", "4", "5", swap=True, max_explain_tokens=16)
+    verdict = smollm2_judge.pairwise("What is 2+2?", "4", "5", swap=True, explain=True, max_explain_tokens=16)
     first, second = verdict.swap["orders"]
     assert isinstance(first["explanation"], str) and isinstance(second["explanation"], str)
     assert first["explanation"] == verdict.explanation

@@ -251,3 +251,29 @@ def test_rounded_probabilities_sum_to_one_and_stay_within_a_unit(weights):
     units = [round(v * 10**DIGITS) for v in rounded.values()]
     assert sum(units) == 10**DIGITS  # exactly 1 at the printed precision
     assert all(abs(rounded[k] - p) < 10**-DIGITS for k, p in probabilities.items())
+
+
+@pytest.mark.parametrize(("family", "explains"), [("generic", False), ("mr3", True), ("rmr1", True)])
+def test_explanations_by_default_only_for_families_trained_to_explain(family, explains):
+    def generates(**options):
+        return any(isinstance(s, Generate) and s.name == "explanation"
+                   for s in steps_of(family, {"task": "pairwise", **PAIR}, think=False, **options))
+
+    assert generates() is explains  # JudgeOptions.explain None: the family's default
+    assert generates(explain=True) and not generates(explain=False)
+    assert make_format(family).explains(JudgeOptions()) is explains
+    assert spec.load("rubricrm").family.explain_by_default  # explains in its reasoning
+
+
+def test_explain_flag_defaults_to_the_family_and_the_help_says_so():
+    from click.testing import CliRunner
+
+    from edgejudge.cli import cli
+    from edgejudge.formats import option_rules
+
+    option_rules.check_option("explain", None)  # a JSON line's "explain": null means the default
+    help_text = " ".join(CliRunner().invoke(cli, ["judge", "--help"]).output.split())
+    assert "off for generic models such as the default" in help_text
+    shown = CliRunner().invoke(cli, ["prompt", "--steps", "--prompt", "p", "--response-a", "a", "--response-b", "b",
+                                     "-m", "mr3-qwen3-4b", "--no-think"])
+    assert shown.exit_code == 0 and '"explanation"' in shown.output

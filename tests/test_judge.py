@@ -42,7 +42,7 @@ def test_pairwise_verdict_is_always_valid(smollm2_judge, prompt, a, b):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prompt=prompts, a=responses, b=responses)
 def test_explained_verdict_is_valid_and_its_explanation_is_clean(smollm2_judge, prompt, a, b):
-    result = smollm2_judge.pairwise(prompt, a, b, max_explain_tokens=48)
+    result = smollm2_judge.pairwise(prompt, a, b, explain=True, max_explain_tokens=48)
     assert result.verdict in ("A", "B")
     check_distribution(result, ("A", "B"))
     assert '"' not in result.explanation and "\\" not in result.explanation

@@ -52,7 +52,7 @@ def test_same_verdicts_as_the_local_backend(server, smollm2_judge):
         assert there.label_mass == pytest.approx(here.label_mass, abs=0.05)
     swapped = remote.judge(ITEMS[0], explain=False, swap=True)
     assert swapped.swap["orders"][1]["order"] == "swapped"
-    record = remote.judge(ITEMS[1], max_explain_tokens=24).to_dict()
+    record = remote.judge(ITEMS[1], explain=True, max_explain_tokens=24).to_dict()
     assert record["verdict"] in ("A", "B") and '"' not in record["explanation"]
     assert record["provenance"]["runtime"]["backend"] == "openai"
     assert record["model"]["host"] == server.split("//")[1] and record["model"]["server_model"]
@@ -178,7 +178,7 @@ def test_vllm_dialect_sends_structured_outputs_and_reads_openai_logprobs():
                 models=({"id": "org/judge", "object": "model", "owned_by": "vllm", "max_model_len": 4096},))
     try:
         judge = Judge.remote("smollm2-135m", RemoteSettings(base_url=stub.url))
-        verdict = judge.judge(ITEMS[1], max_explain_tokens=24).to_dict()
+        verdict = judge.judge(ITEMS[1], explain=True, max_explain_tokens=24).to_dict()
     finally:
         stub.stop()
     explain, read = stub.requests

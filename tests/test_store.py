@@ -278,3 +278,67 @@ def test_models_table_marks_installed_quants(hub_env):
     assert "Q4_K_M*" in line
     rows = [json.loads(line) for line in CliRunner().invoke(cli, ["models", "--json"]).stdout.splitlines()]
     assert {r["id"] for r in rows} >= set(registry.load().models)
+
+
+def test_pull_says_what_it_downloads_and_converts_before_it_starts(hub_env):
+    said = []
+    path = pull.pull("tiny-convert:Q4_K_M", log=said.append)
+    assert path.is_file()
+    first = said[0]
+    assert first.startswith("tiny-convert:Q4_K_M: no GGUF is published") and "test/tiny-qwen3" in first
+    assert "the BF16 conversion, deleted at the end" in first and "the Q4_K_M file" in first and "minutes" in first
+    assert any(line.startswith("disk: at least") and "free" in line for line in said[1:3])  # no sizes known
+    assert said.index(first) < next(i for i, line in enumerate(said) if "converted to BF16" in line)
+    said.clear()
+    pull.pull("tiny-gguf", log=said.append)
+    assert said[0].startswith("tiny-gguf:Q4_K_M: downloading the published GGUF test/tiny-GGUF/tiny-Q4_K_M.gguf")
+
+
+def test_pull_refuses_to_start_without_the_disk_it_needs(hub_env, monkeypatch):
+    from edgejudge.store import space
+
+    monkeypatch.setattr(space, "free_bytes", lambda path: 10 * 2**20)
+    result = CliRunner().invoke(cli, ["pull", "tiny-convert:Q4_K_M"])
+    assert result.exit_code == 16, result.output
+    assert "not enough free disk" in result.output and "has 10 MiB free" in result.output
+    assert "HF_HOME" in result.output and "EDGEJUDGE_HOME" in result.output
+    assert hub_env.requests == []  # refused before any download
+
+
+@pytest.mark.parametrize("how", ["closed port", "no network"])
+def test_pull_without_a_connection_says_so_plainly(hub_env, monkeypatch, how):
+    if how == "closed port":
+        with socket.socket() as s:  # a port that was just free: nothing listens there
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    else:
+        monkeypatch.setattr(socket.socket, "connect", lambda self, address: (_ for _ in ()).throw(
+            OSError(f"network blocked by the test: {address}")))
+    with pytest.raises(DownloadError) as caught:
+        pull.pull("tiny-gguf")
+    assert caught.value.message.startswith("cannot reach the Hugging Face Hub")
+    assert "Got:" not in caught.value.message and "edgejudge export" in caught.value.hint
+
+
+def test_what_a_4b_pull_needs_on_disk(tmp_path, monkeypatch):
+    from edgejudge.errors import DiskSpaceError
+    from edgejudge.store import sizing, space
+
+    spec = registry.load().get("mr3-qwen3-4b")
+    cache = tmp_path / "hf" / "hub"
+    blobs = cache / "models--rubricreward--mR3-Qwen3-4B-en-prompt-en-thinking" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / "part.incomplete").write_bytes(b"x" * 4096)  # an interrupted download resumes, not repeats
+    wanted, size, held = space.needs(spec, "Q4_K_M", spec.files["Q4_K_M"], cache, tmp_path / "store")
+    assert size == sizing.download_bytes(spec)[0] > 7 * 2**30 and held == 4096
+    download, bf16, q4 = wanted
+    assert download.bytes == size - 4096 and bf16.bytes == spec.shape.parameters * 2
+    assert q4.bytes == sizing.file_bytes(spec, "Q4_K_M")[0] and 2 * 2**30 < q4.bytes < 3 * 2**30
+    [(where, total, free, unknown)] = space.check(wanted)  # one disk here: the three add up
+    assert not unknown
+    assert total == download.bytes + bf16.bytes + q4.bytes + space.MARGIN and free is not None
+    monkeypatch.setattr(space, "free_bytes", lambda path: 3 * 2**30)
+    with pytest.raises(DiskSpaceError) as caught:
+        space.check(wanted)
+    assert "has 3.0 GiB free" in caught.value.message and caught.value.exit_code == 16

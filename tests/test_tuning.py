@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from edgejudge.backends.llama import hardware, runtime, tuning
+from edgejudge.backends.llama import hardware, runtime, tuning, tuning_notes
 from edgejudge.store import resolve
 
 TINY = tuning.Plan(prompt_tokens=8, decode_tokens=2, reps=1)
@@ -133,6 +133,9 @@ def test_tune_command_prints_the_record(tmp_path, smollm2_path, run_cli):
     record = orjson.loads(done.stdout)
     assert record["mode"] == "quick" and record["plan"]["prompt_tokens"] == 8
     assert "chosen for" in done.stderr.decode() and "no_think" in done.stderr.decode()
+    # piped, stderr still says each candidate as it is measured (stdout is the record alone)
+    lines = [line for line in done.stderr.decode().splitlines() if line.startswith("edgejudge: candidate ")]
+    assert len(lines) == len(record["figures"]) and "prompt t/s" in lines[0]
     assert json.loads((tmp_path / "tuning.json").read_text())[tuning.key_id(record["key"])]["choice"] == record["choice"]
 
 
@@ -168,3 +171,18 @@ def test_what_tuning_may_choose_never_changes_a_probability(smollm2_path):
         for got, expected in zip(probabilities, reference):
             assert got.keys() == expected.keys()
             assert max(abs(got[k] - expected[k]) for k in got) <= PROBABILITY_TOLERANCE, variant
+
+
+def test_first_use_says_how_long_tuning_took_last_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEJUDGE_HOME", str(tmp_path))
+    assert tuning_notes.expected_duration(tuning.records()) == tuning_notes.FIRST_USE_RANGE  # nothing measured here yet
+    (tmp_path / "tuning.json").write_text("[not a dict")
+    assert tuning_notes.expected_duration(tuning.records()) == tuning_notes.FIRST_USE_RANGE  # unreadable: the honest range
+    good = {"mode": "quick", "seconds": 12.3, "measured_at": 2000.0, "key": {"architecture": "llama", "quant": "Q4_1"}}
+    junk = [{"mode": "quick", "seconds": "fast", "measured_at": 3000.0}, {"mode": "quick", "seconds": True,
+            "measured_at": 3000.0}, {"mode": "quick", "seconds": float("inf"), "measured_at": 3000.0}, [], "x",
+            {"mode": "full", "seconds": 99.0, "measured_at": 4000.0}]
+    older = {**good, "seconds": 50.0, "measured_at": 1000.0}
+    records = {"a": good, "b": older, **{f"j{i}": j for i, j in enumerate(junk)}}
+    (tmp_path / "tuning.json").write_text(json.dumps(records))
+    assert tuning_notes.expected_duration(tuning.records()) == "it took 12 s last time on this machine (llama Q4_1)"

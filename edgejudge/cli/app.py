@@ -73,7 +73,7 @@ def cli():
     Exit codes: 0 ok, 2 usage, 3 model not found, 4 bad model file, 5 bad input,
     6 context overflow, 7 llama.cpp failure, 8 bad registry, 9 some lines failed,
     10 conversion, 11 download, 12 grammar, 13 unparseable output, 14 output not
-    writable, 15 model store unusable, 130 interrupted.
+    writable, 15 model store unusable, 16 not enough disk for a pull, 130 interrupted.
     """
 
 

@@ -50,8 +50,9 @@ def judge(**kwargs):
 @click.option("--think/--no-think", default=None,
               help="Show the prompt of the mode with reasoning (--think) or without it (--no-think); "
                    "default: as the family does.")
-@click.option("--explain/--no-explain", default=True, show_default=True,
-              help="Show the prompt of the mode with a written explanation, or without one.")
+@click.option("--explain/--no-explain", default=None,
+              help="Show the prompt of the mode with a written explanation, or without one (default: as "
+                   "the judge does, on for mR3, RM-R1 and RubricRM, off for generic models).")
 @click.option("--rubric-variant", type=click.IntRange(0), default=None, help=RUBRIC_VARIANT_HELP)
 @click.option("--steps", is_flag=True, help="Also print what is fed and read after the prompt (JSON, on stderr).")
 def prompt(model, think, explain, rubric_variant, steps, **kwargs):
@@ -130,7 +131,7 @@ def demo(explain, as_json, **kwargs):
 
     out = data_writer()
     as_json = as_json or not out.isatty()
-    with load_judge(kwargs) as j:
+    with load_judge(kwargs, calibration=False) as j:  # the documented figures, whatever the user fitted
         report = samples.run_demo(j, out.record if as_json else None, explain=explain)
     if as_json:
         warn(f"edgejudge: {samples.notes(report)[0]}")

@@ -81,8 +81,10 @@ def item_options(func):
 def judge_options(func):
     """Flags for how to judge (shared by ``judge`` and ``score``)."""
     options = [
-        click.option("--explain/--no-explain", default=True, show_default=True,
-                     help="Have the model write a short explanation before its verdict."),
+        click.option("--explain/--no-explain", default=None,
+                     help="Have the model write a short explanation before its verdict (default: on for judges "
+                          "trained to explain, mR3, RM-R1 and RubricRM; off for generic models such as the "
+                          "default, where it is slow and says little)."),
         click.option("--max-explain-tokens", type=int, default=None,  # ranges: formats/option_rules.py
                      help="Token budget of the explanation (default per family)."),
         click.option("--think/--no-think", default=None,
@@ -286,6 +288,10 @@ def trusted(judge, kwargs: dict):
     flags = {key: kwargs.pop(key, None) for key in TRUST_KEYS}
     if flags["no_calibration"]:
         judge.calibration = None
+    elif getattr(judge, "calibration", None) is not None and _stderr_is_terminal():
+        from edgejudge.cli.output import warn
+
+        judge.calibration.announce = lambda line: warn(f"edgejudge: {line}")
     try:
         policy = abstain.Policy(flags["abstain_below"], flags["target_error"],
                                 abstain.DEFAULT_DELTA if flags["delta"] is None else flags["delta"])
@@ -297,3 +303,12 @@ def trusted(judge, kwargs: dict):
     except BaseException:
         judge.close()
         raise
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -17,18 +17,27 @@ def tune(model, quick, prompt_tokens, decode_tokens, reps):
     Candidates: weight repacking on/off (never where it crashes), flash attention on/off, then
     threads and micro-batch sizes around the best. The choice, per workload (with and without
     thinking), is used by default from then on; flags and EDGEJUDGE_* variables still override.
-    Prints the record (JSON) on stdout and a table on stderr.
+    Prints the record (JSON) on stdout; on stderr one line per candidate as it is measured, then a table.
     """
     from dataclasses import replace
 
-    from edgejudge.backends.llama import tuning
+    from edgejudge.backends.llama import tuning, tuning_notes
     from edgejudge.cli.output import data_writer, warn
 
     plan = tuning.QUICK if quick else tuning.FULL
     plan = replace(plan, **{k: v for k, v in (("prompt_tokens", prompt_tokens), ("decode_tokens", decode_tokens),
                                               ("reps", reps)) if v is not None})
-    record = tuning.tune_model(model, plan)
+    count = [0]
+
+    def said(figure: dict) -> None:  # one line per candidate, piped or not: stdout stays the record
+        count[0] += 1
+        warn(f"edgejudge: candidate {count[0]}: {tuning_notes.figure_line(figure)}")
+
+    warn(f"edgejudge: timing llama.cpp settings for {model or 'the default model'} "
+         f"({plan.prompt_tokens}-token prompt, {plan.decode_tokens} decoded tokens, {plan.reps} runs per candidate)")
+    record = tuning.tune_model(model, plan, on_figure=said)
     warn(tuning.format_text(record))
+    warn(f"edgejudge: measured {count[0]} candidates in {record['seconds']:.1f} s; kept in {tuning.tuning_file()}")
     data_writer().record(record)
 
 

@@ -20,6 +20,8 @@ from edgejudge.cli.options import (
 from edgejudge.errors import UsageError
 
 BATCH_CTX = 4096
+
+
 def _summary_text(result: dict) -> str:
     def fmt(key):
         value = result.get(key)
@@ -110,7 +112,7 @@ def eval_command(source, verdicts, output, report_path, **kwargs):
 @runtime_options
 @backend_options
 @judge_options
-@click.argument("source", metavar="GOLD.jsonl")
+@click.argument("source", metavar="GOLD.jsonl", required=False)
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True,
               help="Folds of the held-out check of ECE before and after.")
 @click.option("--verdicts", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -120,16 +122,40 @@ def eval_command(source, verdicts, output, report_path, **kwargs):
                                     "threshold it would give).")
 @click.option("--delta", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
               show_default=True, help="The --delta that --target-error will be used with.")
-def calibrate(source, folds, verdicts, target_error, delta, **kwargs):
+@click.option("--list", "list_fits", is_flag=True,
+              help="List the stored calibrations (id, model, key, items, when fitted, parameters) and stop.")
+@click.option("--remove", "remove_id", default=None, metavar="ID",
+              help="Delete the stored calibration with this id (or file), as --list shows it, and stop.")
+def calibrate(source, folds, verdicts, target_error, delta, list_fits, remove_id, **kwargs):
     """Fit a calibration of the label probabilities on gold labels and store it beside the model.
 
     One calibration per model file, task, variant, thinking on/off and swap on/off (from the
     judging flags given here): temperature scaling with a bias per label. From then on verdicts
-    of that key carry calibrated "probabilities" and the model's own in "raw_probabilities".
+    of that key from judge, score, serve, eval and the Python API carry calibrated "probabilities",
+    the model's own in "raw_probabilities" and the fit in "calibration" (demo never uses it;
+    --no-calibration turns it off). --list shows the stored ones, --remove ID deletes one.
     """
     from edgejudge.cli.output import data_writer, warn
-    from edgejudge.trust import evaluate
+    from edgejudge.trust import evaluate, fits
 
+    if list_fits or remove_id is not None:
+        if source is not None or (list_fits and remove_id is not None):
+            raise UsageError("--list and --remove ID each work alone (no GOLD.jsonl)")
+        out = data_writer()
+        if remove_id is not None:
+            for removed in fits.remove(remove_id):
+                out.text(f"removed {removed}")
+            return
+        entries = fits.listing()
+        if out.isatty():
+            out.text(fits.text(entries))
+        else:
+            for entry in entries:
+                out.record(entry)
+        return
+    if source is None:
+        raise UsageError("calibrate needs gold labels: edgejudge calibrate GOLD.jsonl -m MODEL",
+                         hint="or --list to see the stored calibrations, --remove ID to delete one")
     golds = evaluate.read_gold(Path(source))
     records = evaluate.read_records(Path(verdicts)) if verdicts else None  # checked before the model loads
     options = options_from(kwargs)
@@ -154,6 +180,10 @@ def calibrate(source, folds, verdicts, target_error, delta, **kwargs):
              f"({entry['held_out']['folds']} folds)")
         if "warning" in entry:
             warn(f"edgejudge: warning: {entry['key']}: {entry['warning']}")
+        warn(f"edgejudge: stored as calibration {entry['id']} in {entry.get('path')}; from now on it applies to "
+             f"judge, score, serve and eval verdicts (and Judge.load in Python) of {entry['key']}, with the same "
+             f"judging flags; not to demo. --no-calibration ignores it, edgejudge calibrate --remove {entry['id']} "
+             "deletes it")
 
 
 COMMANDS = (eval_command, calibrate)

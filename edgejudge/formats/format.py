@@ -55,6 +55,10 @@ class Format:
                    authors_think_budget=spec.authors_think_budget if spec else None,
                    model_id=model_id or (spec.id if spec else None))
 
+    def explains(self, options: JudgeOptions) -> bool:
+        """Whether the verdict is explained: as asked, else as the family does by default."""
+        return self.table.family.explain_by_default if options.explain is None else options.explain
+
     def budget(self, options: JudgeOptions) -> int:
         """The reasoning budget for ``options``: given, the authors' (``"authors"``), or the default."""
         if options.think_budget is None:
@@ -235,7 +239,7 @@ class Format:
             else:
                 steps.append(Append(fam.think_skip))
         prefix = task.verdict_prefix_alone
-        if options.explain and task.explain_stop and not fam.explain_from_reasoning:
+        if self.explains(options) and task.explain_stop and not fam.explain_from_reasoning:
             if task.explain_prefix:
                 steps.append(Append(task.explain_prefix))
             steps.append(Generate("explanation", options.max_explain_tokens or fam.explain_tokens,

@@ -20,7 +20,7 @@ VARIANT_MAX = 10_000  # mR3 has at most 72 rubric variants per task
 
 # name -> (what it must be, as people read it; check)
 _RULES = {
-    "explain": ("true or false", lambda v: isinstance(v, bool)),
+    "explain": ("true, false or null", lambda v: v is None or isinstance(v, bool)),
     "max_explain_tokens": (f"null or an integer from 1 to {TOKEN_BUDGET_MAX}",
                            lambda v: v is None or _int_in(v, 1, TOKEN_BUDGET_MAX)),
     "think": ("true, false or null", lambda v: v is None or isinstance(v, bool)),

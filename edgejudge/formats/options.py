@@ -14,7 +14,8 @@ AUTHORS = "authors"
 class JudgeOptions:
     """How to judge, whatever the family: explanation, reasoning budget, swap, seed."""
 
-    explain: bool = True
+    # None: as the family does by default (on for judges trained to explain, off for generic models).
+    explain: bool | None = None
     max_explain_tokens: int | None = None
     think: bool | None = None
     # Tokens of reasoning: a number, "authors" (the authors' own figure, from the registry), or

@@ -155,6 +155,9 @@ class FamilyFormat:
     unverified: str = ""
     explain_from_reasoning: bool = False
     explain_tokens: int = 256
+    # Whether a verdict comes with an explanation when the user does not say (JudgeOptions.explain None):
+    # on for families trained to explain their verdicts, off for generic models.
+    explain_by_default: bool = False
     conversation: str = "role_blocks"
     temperature: float = 0.0
     top_p: float = 1.0

@@ -4,8 +4,9 @@
 ``true``/``false``, a score as text, an option letter; ``null`` for rubric and refine),
 ``score`` (the number, for scored tasks), ``probabilities`` (label → probability, from the logits,
 summing to 1), ``label_mass`` (how much probability the label set held before renormalising),
-``explanation``, ``reasoning`` (when kept), ``think_tokens``, ``swap`` (both orders, with
-``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``), ``model``,
+``raw_probabilities`` and ``calibration`` (only when a stored calibration changed the
+probabilities: the model's own, and which fit did it), ``explanation``, ``reasoning`` (when kept),
+``think_tokens``, ``swap`` (both orders, with ``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``), ``model``,
 ``provenance`` and ``timings`` (seconds and token counts; ``prefix_cache`` is ``hit``, ``miss`` or
 ``off`` and ``prefix_cache_tokens`` counts the tokens loaded from the prefix cache file).
 """
@@ -48,6 +49,9 @@ class Verdict:
     extra: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    # Set by a stored calibration (trust/store.py): the model's own probabilities, and the fit.
+    raw_probabilities: dict[str, float] | None = None
+    calibration: dict | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -56,6 +60,8 @@ class Verdict:
             "verdict": self.verdict,
             "score": self.score,
             "probabilities": _rounded(self.probabilities),
+            **({} if self.raw_probabilities is None else {"raw_probabilities": _rounded(self.raw_probabilities)}),
+            **({} if self.calibration is None else {"calibration": self.calibration}),
             "label_mass": None if self.label_mass is None else round(self.label_mass, DIGITS),
             "explanation": self.explanation,
             "reasoning": self.reasoning,
@@ -155,6 +161,11 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
         ],
     }
     return combined, swap
+
+
+def rounded(probabilities: dict[str, float]) -> dict[str, float]:
+    """Probabilities as every record shows them (see :func:`_rounded`)."""
+    return _rounded(probabilities)
 
 
 def _rounded(probabilities: dict[str, float]) -> dict[str, float]:

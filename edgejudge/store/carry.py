@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgejudge import __version__, outputs
-from edgejudge.errors import ModelFileError, UsageError
+from edgejudge.errors import ModelFileError, ModelNotFound, UsageError
 from edgejudge.store import inventory, registry, resolve
 
 FORMAT = 1
@@ -120,6 +120,10 @@ def read_sidecar(gguf: Path) -> dict | None:
 def import_file(source: Path, ref: str | None = None) -> Path:
     """Install a local GGUF in the store: as ``ref`` (ID:QUANT), or as its export manifest says."""
     source = Path(source)
+    if not os.path.lexists(source):  # before the manifest: a missing file is not a missing manifest
+        raise ModelNotFound(f"no file at {source}",
+                            hint="check the path; on a machine that has the judge, edgejudge export ID -o FILE "
+                                 "writes the file and its manifest (docs/offline.md)")
     sidecar = read_sidecar(source) if source.is_file() else None
     if ref is None:
         if sidecar is None:

@@ -244,7 +244,9 @@ def verify(model_id: str | None = None) -> list[Check]:
                     if path is not None:
                         entries[quant] = {"file": str(path), "sha256": None, "pypi": True}
         if model_id and not entries:
-            raise ModelNotFound(f"{mid} is not installed", hint="edgejudge models lists what is installed")
+            raise ModelNotFound(f"{mid} is not installed",
+                                hint=f"download it with: edgejudge pull {mid}" if spec is not None
+                                else "edgejudge models lists what is installed")
         for quant, entry in entries.items():
             path = Path(entry["file"]) if entry.get("pypi") else model_dir(mid) / quant / entry["file"]
             expected = [entry.get("sha256")]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgejudge.errors import DownloadError, ModelNotFound
-from edgejudge.store import disk, inventory, registry, resolve
+from edgejudge.store import disk, inventory, registry, resolve, space
 
 CHECKPOINT_FILES = ["*.safetensors", "*.json", "*.jinja", "tokenizer*", "merges.txt", "vocab.json"]
 
@@ -67,11 +67,34 @@ def _locations() -> dict:
     return {"endpoint": os.environ.get("HF_ENDPOINT") or None, "cache_dir": cache or None}
 
 
+CONNECTION_ERRORS = ("ConnectError", "ConnectTimeout", "gaierror", "NameResolutionError", "ConnectionError")
+
+
+def _no_connection(exc: BaseException) -> str | None:
+    """Why the Hub could not be reached, when that is what ``exc`` (or what caused it) says."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, ConnectionError) or type(link).__name__ in CONNECTION_ERRORS:
+            return str(link).split("\n")[0] or type(link).__name__
+        link = link.__cause__ or link.__context__
+    return None
+
+
 def _download_error(what: str, exc: Exception, offline: bool) -> DownloadError:
     if offline:
         return DownloadError(f"{what} is not in the local Hugging Face cache, and offline mode is on",
                              hint="pull it once with a connection (without --offline / HF_HUB_OFFLINE), "
                              "or copy the GGUF here and use edgejudge import")
+    reason = _no_connection(exc)
+    if reason is not None:
+        endpoint = _locations()["endpoint"] or "https://huggingface.co"
+        return DownloadError(f"cannot reach the Hugging Face Hub ({endpoint}) to download {what}: "
+                             f"this machine has no connection to it ({reason})",
+                             hint="connect and run the same command again (it resumes), or pull on a connected "
+                                  "machine and carry the file: edgejudge export there, edgejudge import here "
+                                  "(docs/offline.md)")
     return DownloadError(f"could not download {what}: {exc}",
                          hint="check the connection and the repository name; run again to resume")
 
@@ -85,6 +108,10 @@ def pull(ref: str, *, offline: bool = False, threads: int | None = None,
     file = spec.file(quant)
     quant = spec.quant_name(quant)
     offline = offline_requested(offline)
+    existing = inventory.stored_path(spec.id, quant)
+    if existing is not None:  # the store's copy is the one -m uses (resolve.locate)
+        log(f"{spec.id}:{quant} is already in the store: {existing}")
+        return existing
     if file.kind == "pypi":
         found = disk.pypi_file(file.origin, file.filename)
         if found is None:
@@ -92,13 +119,30 @@ def pull(ref: str, *, offline: bool = False, threads: int | None = None,
                                 hint=resolve.install_hint(spec, file))
         log(f"{spec.id}:{quant} is installed with the {file.origin} package: {found}")
         return found
-    existing = inventory.stored_path(spec.id, quant)
-    if existing is not None:
-        log(f"{spec.id}:{quant} is already in the store: {existing}")
-        return existing
+    announce(spec, quant, file, log)
     if file.kind == "hf":
         return _pull_gguf(spec, quant, file, offline, log)
     return _pull_and_convert(spec, quant, file, offline, threads, log)
+
+
+def announce(spec: registry.ModelSpec, quant: str, file: registry.ModelFile, log) -> None:
+    """Say what the pull downloads, converts and writes where, then check the free disk for it
+    (:class:`DiskSpaceError` before anything is downloaded)."""
+    cache = space.hub_cache(_locations()["cache_dir"])
+    wanted, size, held = space.needs(spec, quant, file, cache, disk.store_root())
+    have = f"; {space.gib(held)} of it is already in the Hugging Face cache" if held else ""
+    if file.kind == "hf":
+        log(f"{spec.id}:{quant}: downloading the published GGUF {file.origin}/{file.filename} "
+            f"({space.gib(size)}{have}) into {cache}")
+    else:
+        steps = [f"the {need.what} ({space.gib(need.bytes)})" for need in wanted[1:]]
+        log(f"{spec.id}:{quant}: no GGUF is published, so pull downloads the safetensors checkpoint {spec.repo} "
+            f"(about {space.gib(size)}{have}) into {cache}, then converts it here, writing "
+            f"{', then '.join(steps)} in {disk.store_root()}; converting and quantizing take minutes on a CPU")
+    for where, total, free, unknown in space.check(wanted):
+        log(f"disk: {'at least' if unknown else 'about'} {space.gib(total)} needed on the disk of {where}"
+            + (" (some sizes are known only once downloaded)" if unknown else "")
+            + (f", {space.gib(free)} free" if free is not None else ""))
 
 
 def _pull_gguf(spec: registry.ModelSpec, quant: str, file: registry.ModelFile, offline: bool, log) -> Path:
@@ -132,10 +176,11 @@ def _pull_and_convert(spec: registry.ModelSpec, quant: str, file: registry.Model
     work = Path(tempfile.mkdtemp(prefix=".pull-", dir=_work_root()))
     try:
         base = work / f"{spec.id}-BF16.gguf"
-        convert(checkpoint, base, outtype="bf16", provenance=provenance_for(spec))
+        convert(checkpoint, base, outtype="bf16", provenance=provenance_for(spec), progress=_tenths(log))
         log(f"converted to BF16 ({base.stat().st_size / 2**20:,.0f} MiB)")
         built = base
         if quant.upper() != "BF16":
+            log(f"quantizing to {quant} with llama.cpp's quantizer")
             built = quantize(base, work / file.filename, quant, threads=threads).path
             log(f"quantized to {quant} ({built.stat().st_size / 2**20:,.0f} MiB)")
         source = f"converted from hf:{spec.repo}@{commit} by edgejudge"
@@ -143,6 +188,19 @@ def _pull_and_convert(spec: registry.ModelSpec, quant: str, file: registry.Model
                                  expected_sha256=file.sha256, link=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _tenths(log) -> Callable[[int, int], None]:
+    """A conversion progress callback that says each tenth done, once."""
+    said = [0]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // total if total else 10
+        if tenth > said[0] and tenth < 10:
+            said[0] = tenth
+            log(f"converting to BF16: {tenth * 10}%")
+
+    return progress
 
 
 def _work_root() -> Path:

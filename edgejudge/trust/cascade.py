@@ -50,6 +50,8 @@ class Abstention:
         self.id = last.id
         self.task = last.task
         self.probabilities = last.probabilities
+        self.raw_probabilities = last.raw_probabilities
+        self.calibration = last.calibration
         self.details = details
 
     def to_dict(self) -> dict:
@@ -159,8 +161,8 @@ class TrustedJudge:
     def _stage_summary(self, stage: Stage, thinking: bool, result, threshold) -> dict:
         summary = {"stage": stage.name, "model": stage.judge.resolved.id, "think": thinking,
                    "verdict": result.verdict, "probabilities": {k: round(v, 6) for k, v in result.probabilities.items()}}
-        if "raw_probabilities" in result.extra:
-            summary["raw_probabilities"] = result.extra["raw_probabilities"]
+        if result.raw_probabilities is not None:
+            summary["raw_probabilities"] = result.raw_probabilities
         summary.update(threshold=threshold, calibration=result.provenance.get("calibration"),
                        think_tokens=result.think_tokens, timings=result.timings)
         return summary

@@ -22,6 +22,7 @@ T_RANGE = (1 / calibration.INVERSE_T[1], 1 / calibration.INVERSE_T[0])
 
 FIELDS = ("id", "version", "model", "task", "variant", "think", "swap", "numerics", "template_sha256", "settings",
           "method", "temperature", "biases", "n", "labels", "held_out", "calibration_set")
+OPTIONAL_FIELDS = ("fitted_at",)  # when the fit was made (UTC, ISO 8601); shown in records and listings
 MODEL_FIELDS = ("id", "quant", "sha256", "family")
 
 
@@ -42,7 +43,7 @@ def problem(data: object) -> str | None:
     missing = [k for k in FIELDS if k not in data]
     if missing:
         return f"it lacks {', '.join(missing)}"
-    extra = sorted(str(k) for k in data if k not in FIELDS)
+    extra = sorted(str(k) for k in data if k not in FIELDS and k not in OPTIONAL_FIELDS)
     if extra:
         return f"it has fields edgejudge does not write: {', '.join(extra[:5])}"
     if not _text(data["id"], empty=False):
@@ -58,6 +59,8 @@ def problem(data: object) -> str | None:
             return f"its {name} is not a string"
     if data["method"] != "temperature+bias":
         return f"its method {data['method']!r} is not one this edgejudge applies"
+    if "fitted_at" in data and not _text(data["fitted_at"]):
+        return "its fitted_at is not a string"
     for name in ("think", "swap"):
         if not isinstance(data[name], bool):
             return f"its {name} is not true or false"

@@ -20,10 +20,14 @@ import hashlib
 import json
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgejudge.files import open_regular, write_atomic
+from edgejudge import state_files
+from edgejudge.files import write_atomic
+from edgejudge.judging import verdict as verdict_fields
 from edgejudge.store import disk, registry
 from edgejudge.trust import calibration, schema
 
@@ -73,10 +77,12 @@ def _safe(text: str) -> str:
 
 
 def numerics_for(judge) -> str:
-    """The numerics part of the key: the runtime settings that change a verdict's probabilities.
-    None do as far as edgejudge knows, so it is empty; where a setting does, this is the one place
-    to return its key string (it then enters the file name, the record and the check)."""
-    return ""
+    """The numerics part of the key: the runtime settings that change a verdict's probabilities
+    (the llama.cpp build, weight repacking as applied, flash attention, GPU layers: the runtime's
+    ``numerics_key``, docs/speed.md "Tuning and probabilities"). It enters the file name, the record
+    and the check, so a fit made under one setting is never applied under another."""
+    key = getattr(getattr(judge, "info", None), "numerics_key", "")
+    return key if isinstance(key, str) else ""
 
 
 def thinks(judge, item, options) -> bool:
@@ -102,7 +108,7 @@ def settings_for(judge, item, options) -> dict:
     """The run settings that shape label probabilities, besides the key and the template."""
     fmt = judge.format
     budget = fmt.think_budget if options.think_budget is None else options.think_budget
-    return {"explain": bool(options.explain), "max_explain_tokens": options.max_explain_tokens,
+    return {"explain": fmt.explains(options), "max_explain_tokens": options.max_explain_tokens,
             "think_budget": budget if thinks(judge, item, options) else 0,
             "sampling": asdict(options.sampling or fmt.sampling),
             "tie_on_disagreement": bool(options.swap and options.tie_on_disagreement)}
@@ -117,7 +123,8 @@ def make_record(key: Key, template_sha256: str, settings: dict, fitted: calibrat
             "task": key.task, "variant": key.variant, "think": key.think, "swap": key.swap,
             "numerics": key.numerics, "template_sha256": template_sha256, "settings": settings,
             "method": "temperature+bias", "temperature": fitted.temperature, "biases": dict(fitted.biases),
-            "n": n, "labels": labels, "held_out": held_out, "calibration_set": calibration_set}
+            "n": n, "labels": labels, "held_out": held_out, "calibration_set": calibration_set,
+            "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return {"id": digest[:12], **body}
 
@@ -135,22 +142,15 @@ def save(key: Key, record: dict) -> Path:
 
 def read(path: Path) -> tuple[dict | None, str | None]:
     """A stored calibration and None, or None and the problem in words (None, None: there is none).
-    Only a regular file of at most ``schema.MAX_BYTES`` is read."""
-    try:
-        with open_regular(path) as handle:
-            data = handle.read(schema.MAX_BYTES + 1)
-    except FileNotFoundError:
+    Read by the one reader of edgejudge's own state files (a regular file of at most
+    ``schema.MAX_BYTES``, bounded nesting), then checked by :mod:`~edgejudge.trust.schema`."""
+    got = state_files.read_state_json(path, max_bytes=schema.MAX_BYTES)
+    if got.missing:
         return None, None
-    except Exception as exc:  # a directory, a FIFO, a device, no permission: never a crash
-        return None, f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"
-    if len(data) > schema.MAX_BYTES:
-        return None, f"it is larger than {schema.MAX_BYTES >> 20} MiB"
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
-        return None, "it is not valid JSON (or is nested too deeply)"
-    problem = schema.problem(value)
-    return (None, problem) if problem else (value, None)
+    if got.problem is not None:
+        return None, f"it {got.problem}"
+    problem = schema.problem(got.value)
+    return (None, problem) if problem else (got.value, None)
 
 
 class Applier:
@@ -160,6 +160,9 @@ class Applier:
         self.judge = judge
         self._cache: dict[Path, tuple[tuple, tuple[dict | None, str | None]]] = {}
         self._said: set[tuple[Path, str]] = set()
+        # Called once per calibration file with a line saying it applies (the CLI sets it on a terminal).
+        self.announce: Callable[[str], None] | None = None
+        self._announced: set[Path | None] = set()
 
     def _stored(self, path: Path) -> tuple[dict | None, str | None]:
         try:
@@ -235,8 +238,10 @@ class Applier:
         fitted = fit_of(stored)
         raw = verdict.probabilities
         calibrated = calibration.apply(raw, fitted)
-        verdict.probabilities = calibrated
-        verdict.extra["raw_probabilities"] = {k: round(v, 6) for k, v in raw.items()}
+        # Rounded as every record is, so that the API's numbers are the JSON's.
+        verdict.probabilities = verdict_fields.rounded(calibrated)
+        verdict.raw_probabilities = dict(raw)
+        verdict.calibration = self.describe(item, options, stored, fitted)
         tie = isinstance(verdict.swap, dict) and "tie_confidence" in verdict.swap
         if verdict.verdict in calibrated and not tie:  # a tie made of a swap disagreement stays a tie
             verdict.verdict = max(calibrated, key=calibrated.__getitem__)
@@ -245,3 +250,24 @@ class Applier:
                 verdict.extra["expected_score"] = round(sum(int(k) * p for k, p in calibrated.items()), 4)
         verdict.provenance = {**verdict.provenance, "calibration": stored["id"]}
         return verdict
+
+    def describe(self, item, options, stored: dict, fitted: calibration.Fit) -> dict:
+        """The ``calibration`` field of a calibrated verdict; says once that it applies."""
+        key = key_for(self.judge, item, options)
+        path = key.path() if key is not None else None
+        described = {"id": stored.get("id"), "key": key.describe() if key is not None else None,
+                     "parameters": fitted.describe(), "fitted_at": stored.get("fitted_at"),
+                     "n": stored.get("n"), "path": str(path) if path is not None else None}
+        if self.announce is not None and path not in self._announced:
+            self._announced.add(path)
+            self.announce(applies_line(described))
+        return described
+
+
+def applies_line(described: dict) -> str:
+    """One line for people: which calibration changes the probabilities, and how to turn it off."""
+    fitted = f" (fitted {described['fitted_at']}" if described.get("fitted_at") else " ("
+    fitted += f"{', ' if described.get('fitted_at') else ''}on {described.get('n')} items)"
+    return (f"calibration {described.get('id')} applies to {described.get('key')}{fitted}: probabilities are "
+            f"calibrated, the model's own are in raw_probabilities; --no-calibration turns it off, "
+            f"edgejudge calibrate --remove {described.get('id')} deletes it")

@@ -19,10 +19,11 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edgejudge.backends.llama import hardware, runtime
+from edgejudge.backends.llama import hardware, runtime, tuning_notes
 from edgejudge.backends.llama.tuning_records import (  # noqa: F401 - callers use them through here
     MAX_REPS,
     key_id,
@@ -109,14 +110,15 @@ def choice_for(resolved, settings: runtime.RuntimeSettings, workload: str) -> di
     if record is None:
         if not enabled(settings):
             return None
-        log.info("tuning llama.cpp settings for %s %s on this CPU (once, a few seconds; "
+        log.info("tuning llama.cpp settings for %s %s on this CPU, once (%s; "
                  "EDGEJUDGE_TUNE=0 or --no-tune skips it, `edgejudge tune` measures longer)",
-                 key["architecture"], key["quant"])
+                 key["architecture"], key["quant"], tuning_notes.expected_duration(records()))
         try:
             record = tune(resolved.path, resolved.gguf, QUICK, base=base)
         except EdgejudgeError as exc:
             log.info("tuning failed (%s); using the default settings", exc.message)
             return None
+        log.info("tuned in %.1f s; the choice is kept in %s", record["seconds"], tuning_file())
         store(record)
     chosen = record["choice"].get(workload) or record["choice"]["no_think"]
     chosen = {k: v for k, v in chosen.items() if k in TUNABLE}  # never flash attention (see TUNABLE)
@@ -134,13 +136,14 @@ def candidates(base: runtime.RuntimeInfo, plan: Plan) -> list[dict]:
 
 
 def tune(path: Path, gguf, plan: Plan = QUICK, *, base: runtime.RuntimeInfo | None = None,
-         first: list[dict] | None = None) -> dict:
-    """Measure the candidates, choose per workload, and return the record to store."""
+         first: list[dict] | None = None, on_figure: Callable[[dict], None] | None = None) -> dict:
+    """Measure the candidates, choose per workload, and return the record to store.
+    ``on_figure`` is called with each candidate's figure as soon as it is measured."""
     plan.check_fits(gguf)
     base = base or runtime.resolve(runtime.RuntimeSettings())
     first = first if first is not None else candidates(base, plan)
     started = time.time()
-    figures = measure(path, base, first, plan)
+    figures = measure(path, base, first, plan, on_figure=on_figure)
     if plan.full:  # second round: threads and micro-batch around each workload's best
         seen = {json.dumps(f["settings"], sort_keys=True) for f in figures}
         physical = hardware.physical_cores()
@@ -153,7 +156,7 @@ def tune(path: Path, gguf, plan: Plan = QUICK, *, base: runtime.RuntimeInfo | No
                 if json.dumps(variant, sort_keys=True) not in seen:
                     seen.add(json.dumps(variant, sort_keys=True))
                     more.append(variant)
-        figures += measure(path, base, more, plan)
+        figures += measure(path, base, more, plan, on_figure=on_figure)
     return {"key": key_for(gguf, base), "mode": "full" if plan.full else "quick", "measured_at": started,
             "seconds": round(time.time() - started, 2), "model": str(path),
             "plan": {"prompt_tokens": plan.prompt_tokens, "decode_tokens": plan.decode_tokens, "reps": plan.reps},
@@ -170,7 +173,8 @@ def choose(figures: list[dict]) -> dict:
     return out
 
 
-def measure(path: Path, base: runtime.RuntimeInfo, settings: list[dict], plan: Plan) -> list[dict]:
+def measure(path: Path, base: runtime.RuntimeInfo, settings: list[dict], plan: Plan,
+            on_figure: Callable[[dict], None] | None = None) -> list[dict]:
     """Prompt and decode rates (tokens/s) for each candidate, measured through the engine.
 
     The model is loaded once per repacking setting; its candidates take turns rep by rep, and
@@ -201,6 +205,8 @@ def measure(path: Path, base: runtime.RuntimeInfo, settings: list[dict], plan: P
                 out.append({"settings": candidate, "prompt_tps": round(max(prompt), 2),
                             "decode_tps": round(max(decode), 2), "prompt_tps_all": [round(x, 2) for x in prompt],
                             "decode_tps_all": [round(x, 2) for x in decode]})
+                if on_figure is not None:
+                    on_figure(out[-1])
         finally:
             for engine in engines:
                 engine.close()
@@ -238,13 +244,13 @@ def describe(record: dict | None) -> dict | None:
                         for f in record["figures"]]}
 
 
-def tune_model(ref: str | None, plan: Plan = FULL) -> dict:
+def tune_model(ref: str | None, plan: Plan = FULL, on_figure: Callable[[dict], None] | None = None) -> dict:
     """``edgejudge tune``: measure the model's key now, store the record and return it."""
     from edgejudge.store import resolve
 
     resolved = resolve.resolve(ref)
     plan.check_fits(resolved.gguf)
-    record = tune(resolved.path, resolved.gguf, plan)
+    record = tune(resolved.path, resolved.gguf, plan, on_figure=on_figure)
     store(record)
     return record
 
