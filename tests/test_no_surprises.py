@@ -8,9 +8,9 @@ import re
 import select
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
-from pathlib import Path
 import pytest
 
 from edgejudge.formats import JudgeOptions
