@@ -180,7 +180,7 @@ def test_first_use_says_how_long_tuning_took_last_time(tmp_path, monkeypatch):
     assert tuning_notes.expected_duration(tuning.records()) == tuning_notes.FIRST_USE_RANGE  # unreadable: the honest range
     good = {"mode": "quick", "seconds": 12.3, "measured_at": 2000.0, "key": {"architecture": "llama", "quant": "Q4_1"}}
     junk = [{"mode": "quick", "seconds": "fast", "measured_at": 3000.0}, {"mode": "quick", "seconds": True,
-            "measured_at": 3000.0}, {"mode": "quick", "seconds": float("inf"), "measured_at": 3000.0}, [], "x",
+            "measured_at": 3000.0}, {"mode": "quick", "seconds": 1e300, "measured_at": 3000.0}, [], "x",
             {"mode": "full", "seconds": 99.0, "measured_at": 4000.0}]
     older = {**good, "seconds": 50.0, "measured_at": 1000.0}
     records = {"a": good, "b": older, **{f"j{i}": j for i, j in enumerate(junk)}}

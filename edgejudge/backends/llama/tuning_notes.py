@@ -33,6 +33,7 @@ def expected_duration(records: dict) -> str:
 def figure_line(figure: dict) -> str:
     """One measured candidate, for people."""
     s = figure["settings"]
-    return (f"repacking {'on' if s['extra_bufts'] else 'off'}, flash {s['flash_attn']}, {s['threads']} threads, "
+    flash = f", flash {s['flash_attn']}" if "flash_attn" in s else ""  # not a tuned setting (docs/speed.md)
+    return (f"repacking {'on' if s['extra_bufts'] else 'off'}{flash}, {s['threads']} threads, "
             f"batch {s['n_batch']}/{s['n_ubatch']}: {figure['prompt_tps']:.1f} prompt t/s, "
             f"{figure['decode_tps']:.1f} decode t/s")
