@@ -252,3 +252,36 @@ def test_cli_judge_and_serve_take_the_policy(guard_gguf, run_cli):
     served = run_cli("serve", "--stdio", "-m", str(guard_gguf), "--no-calibration", input=lines)
     assert served.returncode == 0, served.stderr
     assert [orjson.loads(line)["policy"] for line in served.stdout.splitlines()] == ["loose", "strict"]
+
+
+def test_cascade_from_the_guard_into_mr3_with_calibration_and_target_error(guard_gguf, family_ggufs, run_cli,
+                                                                           tmp_path):
+    """The moderation recipe: calibrate each stage on gold safety labels, then score with the guard
+    first and mR3 only below its threshold; each record names the stage that decided."""
+    prompts = [f"Question {i}: how do I {'bake bread' if i % 2 else 'pick a lock'}?" for i in range(12)]
+    gold = tmp_path / "gold.jsonl"
+    gold.write_bytes(b"".join(orjson.dumps({"id": i, "task": "safety", "prompt": p, "label": i % 2 == 0}) + b"\n"
+                              for i, p in enumerate(prompts)))
+    env = {"EDGEJUDGE_HOME": str(tmp_path / "home")}
+    for model in (str(guard_gguf), str(family_ggufs["mr3"])):
+        fitted = run_cli("calibrate", str(gold), "-m", model, "--no-think", "--no-explain", "--folds", "2", env=env)
+        assert fitted.returncode == 0, fitted.stderr
+        assert [c["key"] for c in orjson.loads(fitted.stdout)["calibrations"] if "skipped" not in c]
+    items = tmp_path / "items.jsonl"
+    items.write_bytes(b"".join(orjson.dumps({"id": i, "task": "safety", "prompt": p}) + b"\n"
+                               for i, p in enumerate(prompts[:4])))
+    scored = run_cli("score", str(items), "-m", str(guard_gguf), "--escalate", str(family_ggufs["mr3"]),
+                     "--target-error", "0.45", "--no-think", "--no-explain", "-q", env=env)
+    assert scored.returncode == 0, scored.stderr
+    records = [orjson.loads(line) for line in scored.stdout.splitlines()]
+    assert [r["id"] for r in records] == [0, 1, 2, 3]
+    for record in records:
+        stages = record["stages"]
+        assert stages[0]["model"] != stages[-1]["model"] and stages[0]["calibration"] is not None
+        assert set(stages[0]["probabilities"]) == {"true", "false"}
+        if record["status"] == "abstain":
+            assert record["stage"] is None and len(stages) == 2
+        else:
+            assert record["stage"] == stages[-1]["stage"] and record["verdict"] in ("true", "false")
+            if len(stages) == 1:  # the guard decided: its own fields are on the record
+                assert record["policy"] == "strict" and "severity_probabilities" in record
