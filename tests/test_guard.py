@@ -285,3 +285,87 @@ def test_cascade_from_the_guard_into_mr3_with_calibration_and_target_error(guard
             assert record["stage"] == stages[-1]["stage"] and record["verdict"] in ("true", "false")
             if len(stages) == 1:  # the guard decided: its own fields are on the record
                 assert record["policy"] == "strict" and "severity_probabilities" in record
+
+
+@pytest.mark.parametrize("text, policy, verdict, native", [
+    ("Safety: Unsafe\nCategories: Violent", "strict", "true", "Unsafe"),
+    ("Safety: Controversial\nCategories: Unethical Acts", "strict", "true", "Controversial"),
+    ("Safety: Controversial\nCategories: Unethical Acts", "loose", "false", "Controversial"),
+    ("Safety: Safe\nCategories: None\nRefusal: Yes", "strict", "false", "Safe"),
+    ("<think>Safety: Unsafe</think>Safety: Safe\nSafety: Unsafe", "strict", "false", "Safe"),
+])
+def test_parse_reads_the_first_safety_line_as_the_authors_do(text, policy, verdict, native):
+    from edgejudge.judging import parsers
+
+    found = parsers.parse("guard", "safety", text, policy=policy)
+    assert (found.verdict, found.native) == (verdict, native)
+
+
+def test_parse_without_a_safety_line_is_a_parse_error():
+    from edgejudge.errors import ParseError
+    from edgejudge.judging import parsers
+
+    with pytest.raises(ParseError):
+        parsers.parse("guard", "safety", "Safety: unsafe")  # the authors' expression is case-sensitive
+
+
+def test_pull_export_and_judge_offline_by_the_registered_id(tmp_path, monkeypatch):
+    """qwen3guard-gen-0.6b as a user gets it: pulled (converted from its safetensors) from a
+    loopback Hub serving a tiny real-vocabulary checkpoint under the real repository name,
+    exported, imported on a machine without network, and judging."""
+    import socket
+
+    from click.testing import CliRunner
+    from hub import Hub
+    from synthetic import Spec, make_checkpoint
+
+    from edgejudge import Judge
+    from edgejudge.cli import cli
+    from edgejudge.store import registry
+
+    spec = registry.load().get("qwen3guard-gen-0.6b")
+    ckpt = make_checkpoint(tmp_path / "ckpt", Spec(hidden=64, layers=1, heads=4, kv_heads=2, head_dim=16, ffn=128,
+                                                   vocab_size=spec.vocab_size, real_vocab=True, scale=0.02))
+    hub = Hub()
+    hub.add(spec.repo, {p.name: p.read_bytes() for p in ckpt.iterdir()})
+    monkeypatch.setenv("HF_ENDPOINT", hub.start())
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("EDGEJUDGE_HOME", str(tmp_path / "connected"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    try:
+        pulled = CliRunner().invoke(cli, ["pull", "qwen3guard-gen-0.6b"])
+        assert pulled.exit_code == 0, pulled.output
+        carried = tmp_path / "usb" / "guard.gguf"
+        assert CliRunner().invoke(cli, ["export", "qwen3guard-gen-0.6b", "-o", str(carried)]).exit_code == 0
+    finally:
+        hub.stop()
+    attempts = []
+
+    def connect(self, address):
+        attempts.append(address)
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setenv("EDGEJUDGE_HOME", str(tmp_path / "offline"))
+    imported = CliRunner().invoke(cli, ["import", str(carried)])
+    assert imported.exit_code == 0, imported.output
+    with Judge.load("qwen3guard-gen-0.6b", calibration=False) as judge:
+        result = judge.judge({"task": "safety", "prompt": BOMB})
+    assert result.model["id"] == "qwen3guard-gen-0.6b" and result.model["quant"] == spec.default_quant
+    assert result.model["family"] == "guard" and result.verdict in ("true", "false")
+    assert attempts == []
+
+
+def test_the_registry_lists_the_guard_models(run_cli):
+    from edgejudge.store import registry
+
+    models = registry.load().models
+    for model_id, params in (("qwen3guard-gen-0.6b", "0.6B"), ("qwen3guard-gen-4b", "4B"), ("qwen3guard-gen-8b", "8B")):
+        spec = models[model_id]
+        assert (spec.family, spec.tasks, spec.architecture, spec.license) == ("guard", ("safety",), "qwen3", "apache-2.0")
+        assert spec.params == params and spec.repo == f"Qwen/Qwen3Guard-Gen-{params}" and spec.sampling.temperature == 0
+    listed = run_cli("models")
+    assert listed.returncode == 0
+    for model_id in ("qwen3guard-gen-0.6b", "qwen3guard-gen-4b", "qwen3guard-gen-8b"):
+        line = next(line for line in listed.stdout.decode().splitlines() if line.startswith(model_id))
+        assert " guard " in line and line.rstrip().endswith("safety")
