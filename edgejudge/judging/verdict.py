@@ -5,7 +5,8 @@
 ``score`` (the number, for scored tasks), ``probabilities`` (label → probability, from the logits,
 summing to 1), ``label_mass`` (how much probability the label set held before renormalising),
 ``explanation``, ``reasoning`` (when kept), ``think_tokens``, ``swap`` (both orders, with
-``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``), ``model``,
+``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``; on guard verdicts
+``severity``, ``severity_probabilities``, ``policy``, ``categories`` and ``refusal``), ``model``,
 ``provenance`` and ``timings`` (seconds and token counts; ``prefix_cache`` is ``hit``, ``miss`` or
 ``off`` and ``prefix_cache_tokens`` counts the tokens loaded from the prefix cache file).
 """
