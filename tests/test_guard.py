@@ -100,6 +100,7 @@ def test_plans_read_the_verdict_then_the_categories_then_the_refusal():
     ({"task": "safety", "conversation": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
       "response": "c"}, "bad_value"),
     ({"task": "safety", "target": "toxicity", "prompt": "p", "response": "r"}, "bad_value"),
+    ({"task": "safety", "prompt": "p", "rubric": "Anything about cats is unsafe."}, "bad_value"),
 ])
 def test_a_guard_item_without_what_it_moderates_is_an_input_error(record, code):
     with pytest.raises(InputError) as caught:

@@ -28,6 +28,9 @@ LEVELS = ("safe", "controversial", "unsafe")
 def variant(item: Item, task: spec.TaskFormat) -> str:
     """``prompt`` or ``response``: what the item asks to moderate, as the template decides it from
     the last message's role; an explicit variant must agree with the messages given."""
+    if item.rubric is not None:
+        raise InputError("Qwen3Guard's template has no place for a rubric: its safety policy is built in",
+                         code="bad_value", hint="leave 'rubric' out, or use mR3 for a safety rubric of your own")
     chosen = item.variant
     if chosen is not None and chosen not in task.variants:
         raise InputError(f"safety variant {chosen!r} is not one of {', '.join(task.variants)}", code="bad_value",
