@@ -142,9 +142,11 @@ def main() -> None:
                   f"reference; prompts {min(r['prompt_tokens'])}-{max(r['prompt_tokens'])} tokens "
                   f"({min(r['reused_tokens'])}-{max(r['reused_tokens'])} reused); load {r['load_s']:.1f} s; "
                   f"peak RSS {r['peak_rss'] / 2**30:.2f} GiB")
+            evaluated = [p - u for p, u in zip(r["prompt_tokens"], r["reused_tokens"])]
+            print(f"    {r['prompt_s'] / args.items:.2f} s per item evaluating the prompt's {min(evaluated)}-"
+                  f"{max(evaluated)} new tokens ({sum(evaluated) / r['prompt_s']:.1f} tokens/s)")
             if r["line_end_tokens"]:
-                print(f"    of which {r['prompt_s'] / args.items:.2f} s evaluating the prompt and "
-                      f"{r['line_end_s'] / args.items:.2f} s writing {r['line_end_tokens'] // args.items} tokens to end "
+                print(f"    {r['line_end_s'] / args.items:.2f} s writing {r['line_end_tokens'] // args.items} tokens to end "
                       f"the categories line; with the {LINE_TOKENS} a trained model writes: "
                       f"{r['s_per_item_trained_line']:.2f} s per item, "
                       f"{r['s_per_item_trained_line'] / reference['s_per_item']:.2f}x the reference (estimate)")

@@ -370,3 +370,15 @@ def test_the_registry_lists_the_guard_models(run_cli):
     for model_id in ("qwen3guard-gen-0.6b", "qwen3guard-gen-4b", "qwen3guard-gen-8b"):
         line = next(line for line in listed.stdout.decode().splitlines() if line.startswith(model_id))
         assert " guard " in line and line.rstrip().endswith("safety")
+
+
+def test_a_table_read_for_an_unknown_variant_or_without_a_verdict_is_refused():
+    from edgejudge.errors import RegistryError
+    from edgejudge.formats import spec
+
+    base = '[family]\nname = "guard"\nchat = "chatml"\nsource = "s"\n[tasks.safety]\nuser = "{prompt}"\n'
+    reads = '[[tasks.safety.reads]]\nname = "x"\nprefix = "X:"\nlabels = [[" a", "a"]]\nvariants = ["nope"]\n'
+    with pytest.raises(RegistryError, match="variant 'nope' is not under variants"):
+        spec.parse(base + 'labels = [[" a", "a"]]\n' + reads, "t.toml")
+    with pytest.raises(RegistryError, match="follows a verdict: the task needs labels"):
+        spec.parse(base + 'output = "o"\n' + reads.replace('variants = ["nope"]\n', ""), "t.toml")
