@@ -382,3 +382,22 @@ def test_a_table_read_for_an_unknown_variant_or_without_a_verdict_is_refused():
         spec.parse(base + 'labels = [[" a", "a"]]\n' + reads, "t.toml")
     with pytest.raises(RegistryError, match="follows a verdict: the task needs labels"):
         spec.parse(base + 'output = "o"\n' + reads.replace('variants = ["nope"]\n', ""), "t.toml")
+
+
+def test_the_small_twins_have_the_registered_shapes():
+    """The Qwen3-0.6B twin is qwen3guard-gen-0.6b's shape (parameters, layers, KV heads, head size),
+    as the registry sizes it; the 1.7B twin is Qwen3-1.7B's 1.72B parameters."""
+    import math
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import twins
+
+    from edgejudge.store import registry
+
+    shape = registry.load().get("qwen3guard-gen-0.6b").shape
+    small = twins.TWINS["qwen3-0.6b"]
+    assert sum(math.prod(s) for s in twins.shapes(small).values()) == shape.parameters
+    assert (small.layers, small.kv_heads, small.head_dim, small.family) == (shape.layers, shape.kv_heads,
+                                                                            shape.head_dim, "guard")
+    assert sum(math.prod(s) for s in twins.shapes(twins.TWINS["qwen3-1.7b"]).values()) == 1_720_574_976
