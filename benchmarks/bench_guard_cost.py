@@ -40,7 +40,7 @@ import rmbench  # noqa: E402
 LINE_TOKENS = 3  # what a trained model writes to end its categories line after one category (", X\n" or "\n")
 
 
-def items(n: int, target: str) -> list[dict]:
+def items(n: int, target: str, repeat: int = 1) -> list[dict]:
     """n items with distinct prompts (RM-Bench has several pairs per prompt: a repeated prompt
     would be read from the KV cache and flatter prompt moderation)."""
     out, seen = [], set()
@@ -50,7 +50,7 @@ def items(n: int, target: str) -> list[dict]:
         seen.add(pair["prompt"])
         item = {"id": pair["id"], "task": "safety", "target": target, "prompt": pair["prompt"]}
         if target == "response":
-            item["response"] = pair["chosen"]
+            item["response"] = "\n\n".join([pair["chosen"]] * repeat)  # --repeat: longer items
         out.append(item)
     if len(out) < n:
         raise SystemExit(f"RM-Bench's chat file has {len(out)} distinct prompts, fewer than {n}")
@@ -60,7 +60,7 @@ def items(n: int, target: str) -> list[dict]:
 def child(config: dict) -> dict:
     from edgejudge import Judge
 
-    work = items(config["items"] + 1, config["target"])
+    work = items(config["items"] + 1, config["target"], config.get("repeat", 1))
     t0 = time.perf_counter()
     with Judge.load(config["model"], workload="no_think", calibration=False) as judge:
         load_s = time.perf_counter() - t0
@@ -106,6 +106,8 @@ def main() -> None:
     parser.add_argument("models", nargs="*", help="GGUF files; the last one is the reference (the 4B judge)")
     parser.add_argument("--items", type=int, default=8, help="timed items per model and target (default 8)")
     parser.add_argument("--targets", default="response,prompt", help="what to moderate (default response,prompt)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="repeat each response this many times (long items: the fixed tokens weigh less)")
     parser.add_argument("--threads", type=int, default=1, help="threads for every model (default 1)")
     parser.add_argument("--json", action="store_true", help="one JSON object per measurement")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -121,7 +123,8 @@ def main() -> None:
         for model in args.models:
             home = tempfile.mkdtemp(prefix="edgejudge-guard-cost-")
             result = {"model": Path(model).name, "target": target,
-                      **run({"model": model, "items": args.items, "target": target, "threads": args.threads}, home)}
+                      **run({"model": model, "items": args.items, "target": target, "threads": args.threads,
+                             "repeat": args.repeat}, home)}
             result["s_per_item"] = result["score_s"] / args.items
             result["items_per_s"] = args.items / result["score_s"]
             result["s_per_item_trained_line"] = (result["score_s"] - result["line_end_s"]
