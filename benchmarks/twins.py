@@ -75,6 +75,15 @@ TWINS = {
                                 head_dim=128, ffn=13824, vocab_size=152064, tied=False, context=131072,
                                 rope_theta=1e6, rms_norm_eps=1e-5, family="rmr1",
                                 judges="RM-R1 (DeepSeek-R1-Distill-Qwen-14B fine-tune)"),
+    # Qwen3-0.6B / Qwen3-1.7B config.json: 28 layers, 16 heads (8 KV) of 128, tied embeddings,
+    # max_position_embeddings 40960, rope_theta 1e6, rms_norm_eps 1e-6. Marked as the guard family
+    # (Qwen3Guard-Gen-0.6B is a Qwen3-0.6B fine-tune; the 1.7B shows the next size up).
+    "qwen3-0.6b": Twin("qwen3-0.6b", "qwen3", hidden=1024, layers=28, heads=16, kv_heads=8, head_dim=128, ffn=3072,
+                       vocab_size=151936, tied=True, context=40960, rope_theta=1e6, rms_norm_eps=1e-6,
+                       family="guard", judges="Qwen3Guard-Gen-0.6B (Qwen3-0.6B fine-tune)"),
+    "qwen3-1.7b": Twin("qwen3-1.7b", "qwen3", hidden=2048, layers=28, heads=16, kv_heads=8, head_dim=128, ffn=6144,
+                       vocab_size=151936, tied=True, context=40960, rope_theta=1e6, rms_norm_eps=1e-6,
+                       family="guard", judges="a Qwen3-1.7B first tier (the guard format on Qwen3-1.7B's shape)"),
 }
 
 

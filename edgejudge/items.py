@@ -24,7 +24,7 @@ TASKS: dict[str, tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]] = {
     "arena": ((PAIR, CONVERSATIONS), ("rubric", "variant", "rubric_variant")),
     "strength": ((PAIR, ("conversation", "response_a", "response_b")), ("rubric", "rubric_variant")),
     "binary": ((("prompt", "response"),), ("rubric", "variant", "rubric_variant")),
-    "safety": ((("prompt",),), ("response", "rubric", "variant", "rubric_variant")),
+    "safety": ((("prompt",), ("conversation",)), ("response", "rubric", "variant", "rubric_variant", "conversation")),
     "mcq": ((("prompt", "choices"),), ("rubric_variant",)),
     "rubric": ((("prompt",),), ()),
     "refine": ((("prompt", "response"),), ("sources",)),
@@ -162,6 +162,11 @@ def make_item(record: Mapping[str, object], *, default_task: str | None = None) 
     if prompt is not None and not str(prompt).strip():
         raise InputError("the prompt is empty", code="bad_value", hint="give the user's request in 'prompt'")
     if task == "strength" and "prompt" not in values:
+        values["prompt"] = next((m["content"] for m in reversed(values["conversation"]) if m["role"] == "user"), "")
+    if task == "safety" and "conversation" in values:
+        if "prompt" in values:
+            raise InputError("give a safety item either as 'prompt' (and 'response') or as a 'conversation', not both",
+                             code="bad_value", hint="the conversation's last message is the one moderated")
         values["prompt"] = next((m["content"] for m in reversed(values["conversation"]) if m["role"] == "user"), "")
     if task == "pointwise" and "scale" not in values:
         values["scale"] = DEFAULT_SCALE

@@ -45,12 +45,15 @@ class ReadLabels:
     """Read the probabilities of ``labels`` as the next text, at the tokens where they diverge.
 
     ``terminator`` is the text that follows a label (a closing quote); it is used only to tell
-    apart labels where one is a prefix of another ("1" and "10").
+    apart labels where one is a prefix of another ("1" and "10"). With ``keep``, the most probable
+    label is then written, as greedy decoding would write it, so that later steps read on from
+    the model's own answer (Qwen3Guard's categories follow its safety label).
     """
 
     name: str
     labels: tuple[str, ...]
     terminator: str = ""
+    keep: bool = False
 
 
 Step = Append | Generate | ReadLabels

@@ -178,7 +178,9 @@ class RemoteEngine:
                 outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
             elif isinstance(step, ReadLabels):
                 t0 = time.perf_counter()
-                outcome.labels[step.name] = self._read_labels(step, text, outcome)
+                read = outcome.labels[step.name] = self._read_labels(step, text, outcome)
+                if step.keep:
+                    text += read.best
                 outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
         outcome.timings["total_s"] = time.perf_counter() - started
         return outcome

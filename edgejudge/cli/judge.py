@@ -95,18 +95,20 @@ def rubric(prompt, **kwargs):
 
 @click.command()
 @click.argument("source", type=click.File("rb"), default="-")
-@click.option("--family", type=click.Choice(["mr3", "rmr1", "rubricrm", "generic"]), required=True,
+@click.option("--family", type=click.Choice(["mr3", "rmr1", "rubricrm", "generic", "guard"]), required=True,
               help="The judge family whose output format this is (edgejudge models shows each judge's).")
 @click.option("--task", type=click.Choice(TASK_NAMES), default="pairwise", show_default=True,
               help="The task the output answers (it decides which labels are valid).")
-def parse(source, family, task):
+@click.option("--policy", type=click.Choice(["strict", "loose"]), default="strict", show_default=True,
+              help="guard: whether 'Safety: Controversial' counts as harmful (strict) or not (loose).")
+def parse(source, family, task, policy):
     """Read the verdict in a judge's free-running output (a file, or - for stdin)."""
     from edgejudge import files
     from edgejudge.cli.output import data_writer
     from edgejudge.judging import parsers
 
     name = "standard input" if source.name in ("-", "<stdin>") else source.name
-    result = parsers.parse(family, task, files.decode_text(source.read(), name))
+    result = parsers.parse(family, task, files.decode_text(source.read(), name), policy=policy)
     data_writer().record({"family": family, "task": task, "verdict": result.verdict, "native": result.native})
 
 

@@ -101,6 +101,9 @@ def judge_options(func):
                      help="Average the verdict over mR3's rubric variants: 'all', or N drawn with --seed; "
                           "reports the spread. Costs one judgment per variant (arena has 72: prefer a sample "
                           "such as 8)."),
+        click.option("--policy", type=click.Choice(["strict", "loose"]), default=None,
+                     help="Qwen3Guard's reading of 'controversial' for the binary safety verdict: strict counts it "
+                          "as unsafe (default), loose as safe; the three-way probabilities are kept."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -13,11 +13,11 @@ import hashlib
 from dataclasses import replace
 
 from edgejudge.errors import InputError
-from edgejudge.formats import gbnf, render, rubrics, spec
+from edgejudge.formats import gbnf, guard, reads, render, rubrics, spec
 from edgejudge.formats.options import AUTHORS, Decision, JudgeOptions
 from edgejudge.formats.texts import justification, rubric_items, well_formed
 from edgejudge.items import Item
-from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels, fill
+from edgejudge.plan import Append, Generate, Outcome, Plan, fill
 from edgejudge.store.registry import ModelSpec, Sampling
 
 
@@ -82,6 +82,12 @@ class Format:
         return task
 
     def variant(self, item: Item, task: spec.TaskFormat) -> str:
+        if self.family == "guard":
+            return guard.variant(item, task)
+        if item.task == "safety" and item.conversation:
+            raise InputError(f"the {self.family} safety prompt moderates one prompt (and response), not a conversation",
+                             code="bad_value", hint="give 'prompt' (and 'response'), or use a guard model "
+                             "(qwen3guard-gen-*), which moderates conversations")
         if not task.variants:
             if item.variant:
                 raise InputError(f"task {item.task!r} has no variants here (got {item.variant!r})", code="bad_value")
@@ -196,6 +202,8 @@ class Format:
         system, used_system = render.with_slots(system)
         user, used_user = render.with_slots(user)
         data = self._data(item)
+        if "turns" in used_user:
+            data["turns"] = render.guard_turns(guard.messages(item, self.variant(item, task)))
         if item.rubric is not None and "rubric" in used_system | used_user and fam.name == "mr3":
             data["rubric"] = item.rubric.rstrip("\n") + "\n"  # rubric lines each end with a newline
         missing = (used_system | used_user) - set(data)
@@ -248,8 +256,9 @@ class Format:
             prefix = task.verdict_prefix
         if prefix:
             steps.append(Append(prefix))
-        labels = self.labels(item, task)
-        steps.append(ReadLabels("verdict", tuple(native for native, _ in labels), terminator=task.label_terminator))
+        labels = tuple(native for native, _ in self.labels(item, task))
+        further = reads.chosen(task, self.variant(self.single_turn(item, task), task)) if task.reads else ()
+        steps.extend(reads.steps(labels, task.label_terminator, further))
         return Plan(segments, tuple(steps))
 
     # -- verdict --------------------------------------------------------------------------
@@ -260,6 +269,8 @@ class Format:
         kept = reasoning if options.keep_reasoning else None
         if task.output:
             return self._text_decision(task, outcome.texts.get(task.output, ""), outcome)
+        if self.family == "guard":
+            return guard.decide(item, task, outcome, options)
         read = outcome.labels["verdict"]
         names = dict(self.labels(item, task))
         probabilities = {names[native]: p for native, p in read.probabilities.items()}

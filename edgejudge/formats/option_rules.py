@@ -34,6 +34,7 @@ _RULES = {
     "rubric_variant": (f"null or an integer from 0 to {VARIANT_MAX}", lambda v: v is None or _int_in(v, 0, VARIANT_MAX)),
     "rubric_variants": (f"null, \"all\" or an integer from 1 to {VARIANT_MAX}",
                         lambda v: v is None or v == "all" or _int_in(v, 1, VARIANT_MAX)),
+    "policy": ('null, "strict" or "loose"', lambda v: v is None or v in ("strict", "loose")),
 }
 # What a JSONL line may set in its "options" object (sampling is the API's alone).
 PER_LINE = tuple(_RULES)

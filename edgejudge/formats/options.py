@@ -30,6 +30,9 @@ class JudgeOptions:
     # or average the verdict over "all" of them or over a number drawn with the seed.
     rubric_variant: int | None = None
     rubric_variants: int | str | None = None
+    # Qwen3Guard's readings of "controversial" for the binary safety verdict: "strict" (counts as
+    # unsafe; the default) or "loose" (counts as safe). Judges without that level ignore it.
+    policy: str | None = None
 
     def __post_init__(self):
         for name in self.__dataclass_fields__:  # the one validation path: flags, JSON lines and the API

@@ -16,7 +16,7 @@ from edgejudge.formats import chat
 from edgejudge.plan import slot
 
 SLOT_RE = re.compile(r"\{(prompt|response|response_a|response_b|rubric|options|context|conversation_a|"
-                     r"conversation_b|sources)\}")
+                     r"conversation_b|sources|turns)\}")
 
 
 def fill_statics(template: str, statics: dict[str, str]) -> str:
@@ -79,6 +79,22 @@ def role_lines(messages, assistant_name: str) -> str:
     """RM-R1's conversation layout: ``User: ...`` / ``Chatbot A: ...`` lines, no final newline."""
     names = {"user": "User", "assistant": assistant_name}
     return "\n".join(f"{names.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages)
+
+
+def guard_turns(messages) -> str:
+    """Qwen3Guard-Gen's conversation layout, as its chat template's loop writes it: ``USER: text``
+    and ``ASSISTANT: text`` paragraphs joined by a blank line; a first system message is written as
+    ``USER: text`` and the user message right after it is appended with no prefix of its own."""
+    parts = []
+    for i, message in enumerate(messages):
+        role, text = message["role"], message["content"]
+        if i == 0:
+            parts.append(f"USER: {text}" if role in ("system", "user") else "")
+        elif messages[i - 1]["role"] == "system" and role == "user":
+            parts.append(f"\n\n{text}")
+        elif role in ("user", "assistant"):
+            parts.append(f"\n\n{'USER' if role == 'user' else 'ASSISTANT'}: {text}")
+    return "".join(parts)
 
 
 def one_exchange(conversation_a, conversation_b) -> tuple[str, str, str] | None:

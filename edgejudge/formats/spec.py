@@ -73,6 +73,27 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Read:
+    """A label read after the verdict's (Qwen3Guard's categories and refusal): the text before it,
+    its labels as [native text, name] pairs, and the variants it belongs to (none: all). The
+    verdict's most probable label is written before it, as greedy decoding would; ``finish_line``
+    (a token budget) first lets the model finish the line it is on, greedily, up to a newline."""
+
+    name: str
+    prefix: str
+    labels: tuple[tuple[str, str], ...]
+    terminator: str = ""
+    variants: tuple[str, ...] = ()
+    finish_line: int = 0
+
+    def __post_init__(self):
+        if not self.labels or any(len(pair) != 2 for pair in self.labels):
+            raise ValueError("a read needs labels, each a pair [native text, name]")
+        if self.finish_line < 0:
+            raise ValueError("finish_line must be a token budget >= 0")
+
+
+@dataclass(frozen=True)
 class TaskFormat:
     """How one task is prompted and read."""
 
@@ -109,6 +130,8 @@ class TaskFormat:
     output_stop: str = ""
     output_close: str = ""
     output_tokens: int = 1024
+    # Further label reads after the verdict, in order (see Read).
+    reads: tuple[Read, ...] = ()
 
     def __post_init__(self):
         for pair in self.labels:
@@ -121,6 +144,12 @@ class TaskFormat:
         if bool(self.labels or self.scale) == bool(self.output):
             raise ValueError("a task either reads labels (labels or scale) or writes an output, not both")
         _one_line("unverified", self.unverified)
+        for read in self.reads:
+            unknown = [v for v in read.variants if v not in self.variants]
+            if unknown:
+                raise ValueError(f"read {read.name!r}: variant {unknown[0]!r} is not under variants")
+            if not self.labels:
+                raise ValueError(f"read {read.name!r} follows a verdict: the task needs labels")
         for name in self.variants or ("",):
             _rubric_texts(name, self.resolved(name))
 
@@ -182,7 +211,7 @@ class FormatTable:
     tasks: Mapping[str, TaskFormat]
 
 
-FAMILY_FILES = ("generic", "mr3", "rmr1", "rubricrm", "refiner")
+FAMILY_FILES = ("generic", "mr3", "rmr1", "rubricrm", "refiner", "guard")
 
 
 def parse(text: str, source: str) -> FormatTable:

@@ -133,8 +133,28 @@ def parse_rubricrm(text: str) -> Parsed:
     return Parsed(label, f" {label}", line.strip())
 
 
-def parse(family: str, task: str, text: str) -> Parsed:
-    """The verdict in ``text``, a free-running output of a ``family`` judge on ``task``."""
+GUARD_SAFETY = re.compile(r"Safety: (Safe|Unsafe|Controversial)")
+
+
+def parse_guard(text: str, policy: str) -> Parsed:
+    """Qwen3Guard's answer: the first ``Safety: ...`` (the authors' regular expression, as
+    ``re.search`` finds it), as the safety verdict under ``policy``."""
+    answer = _after_reasoning(text, opens_in_prompt=False) if "</think>" in text or "<think>" in text else text
+    match = GUARD_SAFETY.search(answer)
+    if match is None:
+        raise ParseError("no 'Safety: Safe', 'Safety: Unsafe' or 'Safety: Controversial' in the output")
+    level = match.group(1)
+    harmful = level == "Unsafe" or (level == "Controversial" and policy == "strict")
+    return Parsed("true" if harmful else "false", level, answer.strip())
+
+
+def parse(family: str, task: str, text: str, *, policy: str = "strict") -> Parsed:
+    """The verdict in ``text``, a free-running output of a ``family`` judge on ``task`` (``policy``:
+    Qwen3Guard's reading of "controversial")."""
+    if family == "guard":
+        if task != "safety":
+            raise ParseError(f"Qwen3Guard answers the safety task only, not {task!r}")
+        return parse_guard(text, policy)
     if family == "mr3":
         return parse_json_verdict("mr3", task, text, "score", opens_in_prompt=True)
     if family == "rmr1":

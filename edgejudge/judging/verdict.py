@@ -6,7 +6,9 @@
 summing to 1), ``label_mass`` (how much probability the label set held before renormalising),
 ``raw_probabilities`` and ``calibration`` (only when a stored calibration changed the
 probabilities: the model's own, and which fit did it), ``explanation``, ``reasoning`` (when kept),
-``think_tokens``, ``swap`` (both orders, with ``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``), ``model``,
+``think_tokens``, ``swap`` (both orders, with ``--swap``), task-specific fields (``expected_score``,
+``rubric``, ``refined``; on guard verdicts ``severity``, ``severity_probabilities``, ``policy``,
+``categories`` and ``refusal``), ``model``,
 ``provenance`` and ``timings`` (seconds and token counts; ``prefix_cache`` is ``hit``, ``miss`` or
 ``off`` and ``prefix_cache_tokens`` counts the tokens loaded from the prefix cache file).
 """

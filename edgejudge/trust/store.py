@@ -27,6 +27,7 @@ from pathlib import Path
 
 from edgejudge import state_files
 from edgejudge.files import write_atomic
+from edgejudge.formats import guard
 from edgejudge.judging import verdict as verdict_fields
 from edgejudge.store import disk, registry
 from edgejudge.trust import calibration, schema
@@ -108,10 +109,13 @@ def settings_for(judge, item, options) -> dict:
     """The run settings that shape label probabilities, besides the key and the template."""
     fmt = judge.format
     budget = fmt.think_budget if options.think_budget is None else options.think_budget
-    return {"explain": fmt.explains(options), "max_explain_tokens": options.max_explain_tokens,
-            "think_budget": budget if thinks(judge, item, options) else 0,
-            "sampling": asdict(options.sampling or fmt.sampling),
-            "tie_on_disagreement": bool(options.swap and options.tie_on_disagreement)}
+    settings = {"explain": fmt.explains(options), "max_explain_tokens": options.max_explain_tokens,
+                "think_budget": budget if thinks(judge, item, options) else 0,
+                "sampling": asdict(options.sampling or fmt.sampling),
+                "tie_on_disagreement": bool(options.swap and options.tie_on_disagreement)}
+    if fmt.family == "guard":  # strict and loose split the same three levels differently
+        settings["policy"] = guard.policy_of(options)
+    return settings
 
 
 def make_record(key: Key, template_sha256: str, settings: dict, fitted: calibration.Fit, *, n: int,

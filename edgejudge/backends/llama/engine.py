@@ -79,7 +79,10 @@ class Engine(PrefixRestore, Generation, LabelReading):
                 first = False
             pending = []
             if isinstance(step, ReadLabels):
-                outcome.labels[step.name] = self._read_labels(step, paths, rows)
+                read = outcome.labels[step.name] = self._read_labels(step, paths, rows)
+                if step.keep:  # the label's tokens join the next decode with what follows them
+                    pending = self.label_paths((read.best,), tail)[read.best]
+                    tail = (tail + read.best)[-64:]
                 outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
             elif isinstance(step, Generate):
                 text, pending, after = self._generate(step, rng, outcome)
