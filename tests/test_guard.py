@@ -337,6 +337,7 @@ def test_pull_export_and_judge_offline_by_the_registered_id(tmp_path, monkeypatc
         pulled = CliRunner().invoke(cli, ["pull", "qwen3guard-gen-0.6b"])
         assert pulled.exit_code == 0, pulled.output
         carried = tmp_path / "usb" / "guard.gguf"
+        carried.parent.mkdir()  # export writes into an existing folder only (docs/hardening.md)
         assert CliRunner().invoke(cli, ["export", "qwen3guard-gen-0.6b", "-o", str(carried)]).exit_code == 0
     finally:
         hub.stop()
