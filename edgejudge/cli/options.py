@@ -89,6 +89,14 @@ def judge_options(func):
         click.option("--think-budget", type=ThinkBudget(), default=None, metavar="N|authors",
                      help="Most reasoning tokens before the block is closed (default per model, chosen for CPU "
                           "cost); 'authors' uses the authors' own figure (mR3 16384, RM-R1 50000)."),
+        click.option("--think-until", type=float, default=None, metavar="P",  # ranges: formats/option_rules.py
+                     help="Stop reasoning at the first probe (from --min-think tokens on) whose leading label has "
+                          "probability >= P, then close it and give the verdict as usual (default: off)."),
+        click.option("--min-think", type=int, default=None, metavar="N",
+                     help="Reasoning tokens before --think-until may stop it (default 128; docs/anytime.md)."),
+        click.option("--probe-every", type=int, default=None, metavar="N",
+                     help="Read a trial verdict while reasoning at least every N tokens, at token 0 and at "
+                          "transitions, recorded in \"probes\" (default 256); 0 turns probes off."),
         click.option("--keep-reasoning", is_flag=True, help="Include the reasoning text in the output."),
         click.option("--swap", is_flag=True, help="Judge both orders of the two responses and combine them."),
         click.option("--tie-on-disagreement", is_flag=True, help="With --swap, call it a tie when the orders disagree."),
@@ -110,6 +118,9 @@ def options_from(kwargs: dict):
     from edgejudge.formats import JudgeOptions, option_rules
 
     values = {name: kwargs.pop(name) for name in option_rules.PER_LINE}
+    for name in ("min_think", "probe_every"):  # not given: JudgeOptions' default
+        if values[name] is None:
+            del values[name]
     for name, value in values.items():
         try:
             option_rules.check_option(name, value)

@@ -17,7 +17,7 @@ from edgejudge.formats import gbnf, render, rubrics, spec
 from edgejudge.formats.options import AUTHORS, Decision, JudgeOptions
 from edgejudge.formats.texts import justification, rubric_items, well_formed
 from edgejudge.items import Item
-from edgejudge.plan import Append, Generate, Outcome, Plan, ReadLabels, fill
+from edgejudge.plan import Append, Generate, Outcome, Plan, Probe, ReadLabels, fill
 from edgejudge.store.registry import ModelSpec, Sampling
 
 
@@ -227,11 +227,13 @@ class Format:
                                             stop=(task.output_stop,) if task.output_stop else (),
                                             close=task.output_close, sampling=sampling),))
         steps: list = []
+        labels = self.labels(item, task)
         if fam.think and task.think is not False:
             budget = self.budget(options)
             if options.think is not False and budget > 0:
                 steps.append(Generate("reasoning", budget, stop=(fam.think_stop,), close=fam.think_close,
-                                      on_stop=fam.think_after, sampling=sampling, think=True))
+                                      on_stop=fam.think_after, sampling=sampling, think=True,
+                                      probe=self.probe(task, labels, options)))
             else:
                 steps.append(Append(fam.think_skip))
         prefix = task.verdict_prefix_alone
@@ -244,9 +246,19 @@ class Format:
             prefix = task.verdict_prefix
         if prefix:
             steps.append(Append(prefix))
-        labels = self.labels(item, task)
         steps.append(ReadLabels("verdict", tuple(native for native, _ in labels), terminator=task.label_terminator))
         return Plan(segments, tuple(steps))
+
+    def probe(self, task: spec.TaskFormat, labels: tuple[tuple[str, str], ...], options: JudgeOptions) -> Probe | None:
+        """The trial verdict read while reasoning: the text the budget path forces when reasoning
+        runs out (the reasoning close, then the verdict prefix used without an explanation), and
+        the labels; None with probes off."""
+        if options.probe_every <= 0:
+            return None
+        return Probe(self.table.family.think_close + task.verdict_prefix_alone,
+                     tuple(native for native, _ in labels), tuple(name for _, name in labels),
+                     terminator=task.label_terminator, every=options.probe_every, until=options.think_until,
+                     min_think=options.min_think)
 
     # -- verdict --------------------------------------------------------------------------
 
@@ -269,8 +281,10 @@ class Format:
         if task.score:
             score = int(verdict)
             extra["expected_score"] = round(sum(int(k) * p for k, p in probabilities.items()), 4)
+        thought = outcome.think_exit is not None
         return Decision(verdict, probabilities, read.mass, score=score, explanation=explanation,
-                        reasoning=kept, extra=extra)
+                        reasoning=kept, extra=extra, think_exit=outcome.think_exit,
+                        probes=list(outcome.probes) if thought else None, think_tokens=outcome.think_tokens)
 
     def _text_decision(self, task: spec.TaskFormat, text: str, outcome: Outcome) -> Decision:
         if task.output == "rubric":

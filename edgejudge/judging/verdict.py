@@ -5,7 +5,8 @@
 ``score`` (the number, for scored tasks), ``probabilities`` (label → probability, from the logits,
 summing to 1), ``label_mass`` (how much probability the label set held before renormalising),
 ``explanation``, ``reasoning`` (when kept), ``think_tokens``, ``swap`` (both orders, with
-``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``), ``model``,
+``--swap``), ``think_exit`` and ``probes`` (how reasoning ended, the trial verdicts read during it:
+docs/anytime.md), task-specific fields (``expected_score``, ``rubric``, ``refined``), ``model``,
 ``provenance`` and ``timings`` (seconds and token counts; ``prefix_cache`` is ``hit``, ``miss`` or
 ``off`` and ``prefix_cache_tokens`` counts the tokens loaded from the prefix cache file).
 """
@@ -35,6 +36,8 @@ class Verdict:
     explanation: str = ""
     reasoning: str | None = None
     think_tokens: int = 0
+    think_exit: str | None = None
+    probes: list[dict] | None = None
     swap: dict | None = None
     extra: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
@@ -51,6 +54,8 @@ class Verdict:
             "explanation": self.explanation,
             "reasoning": self.reasoning,
             "think_tokens": self.think_tokens,
+            "think_exit": self.think_exit,
+            "probes": self.probes,
             "swap": self.swap,
             **self.extra,
             "model": self.model,
@@ -94,6 +99,8 @@ def make(item: Item, decision: Decision, outcomes: list[Outcome], model: dict, p
         explanation=decision.explanation,
         reasoning=decision.reasoning,
         think_tokens=sum(o.think_tokens for o in outcomes),
+        think_exit=decision.think_exit,
+        probes=rounded_probes(decision.probes),
         swap=swap,
         extra=dict(decision.extra),
         model=model,
@@ -130,17 +137,30 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
         score = int(verdict)
         extra["expected_score"] = round(sum(int(k) * p for k, p in probabilities.items()), 4)
     combined = Decision(verdict, probabilities, mass, score=score, explanation=first.explanation,
-                        reasoning=first.reasoning, extra=extra)
-    swap = {
-        "agree": agree,
-        "orders": [
-            {"order": "as given", "verdict": first.verdict, "probabilities": _rounded(first.probabilities),
-             "explanation": first.explanation},
-            {"order": "swapped", "verdict": second_verdict, "probabilities": _rounded(back),
-             "explanation": second.explanation},
-        ],
-    }
-    return combined, swap
+                        reasoning=first.reasoning, extra=extra, think_exit=first.think_exit, probes=first.probes)
+    orders = [
+        {"order": "as given", "verdict": first.verdict, "probabilities": _rounded(first.probabilities),
+         "explanation": first.explanation},
+        {"order": "swapped", "verdict": second_verdict, "probabilities": _rounded(back),
+         "explanation": second.explanation},
+    ]
+    # Each order reasons on its own, so each has its own exit and probes (the swapped order's in
+    # the original order's labels, as its verdict and probabilities are).
+    for order, decision in zip(orders, (first, second)):
+        if decision.think_exit is not None:
+            probes = decision.probes or []
+            if decision is second:
+                probes = [{"at": p["at"], "probabilities": {unswap_label(task, k): v for k, v in p["probabilities"].items()}}
+                          for p in probes]
+            order.update(think_tokens=decision.think_tokens, think_exit=decision.think_exit,
+                         probes=rounded_probes(probes))
+    return combined, {"agree": agree, "orders": orders}
+
+
+def rounded_probes(probes: list[dict] | None) -> list[dict] | None:
+    if probes is None:
+        return None
+    return [{"at": p["at"], "probabilities": _rounded(p["probabilities"])} for p in probes]
 
 
 def _rounded(probabilities: dict[str, float]) -> dict[str, float]:

@@ -132,6 +132,10 @@ def render(result: dict, *, title: str = "edgejudge evaluation", subtitle: str =
         parts.append(_table(["task/variant", "n", "answered", "abstained", "accuracy", "kappa", "ECE", "Brier"],
                             [[escape(name), str(g["n"]), str(g["answered"]), str(g["abstained"]), _num(g["accuracy"]),
                               _num(g["kappa"]), _num(g["ece"]), _num(g["brier"])] for name, g in groups.items()]))
+    if result.get("anytime"):
+        from edgejudge.trust import anytime_page
+
+        parts.append(anytime_page.section(result["anytime"]))
     wrong = result.get("disagree", [])
     parts.append(f"<h2>Items the judge got wrong ({len(wrong)})</h2>")
     parts.append(f'<p class="ids">{escape(", ".join(map(str, wrong[:500])))}'
