@@ -126,7 +126,10 @@ def options_from(kwargs: dict):
             option_rules.check_option(name, value)
         except InputError as exc:
             raise UsageError(f"--{name.replace('_', '-')}: {exc.message}") from None
-    return JudgeOptions(**values)
+    try:
+        return JudgeOptions(**values)
+    except InputError as exc:  # flags that are valid alone but not together
+        raise UsageError(exc.message, hint=exc.hint) from None
 
 
 def item_from(kwargs: dict):
