@@ -121,3 +121,18 @@ def test_eval_reports_the_curve_from_recorded_verdicts(tmp_path, run_cli):
     result = orjson.loads(done.stdout)["anytime"]
     assert result["recommended_think_until"] == 0.95 and len(result["rows"]) == 2 + len(anytime.GRID)
     assert "<polyline" in page.read_text()
+
+
+@pytest.mark.parametrize("broken", [
+    {"probes": "all of them"},
+    {"probes": [{"at": "0", "probabilities": {"A": 0.5, "B": 0.5}}]},
+    {"probes": [{"at": 0, "probabilities": {"A": "high"}}]},
+    {"probes": [{"at": True, "probabilities": {"A": 1.0}}]},
+    {"think_tokens": -3},
+    {"swap": {"orders": [{"probabilities": {"A": 1.0}, "think_tokens": 1, "probes": None}]}},
+])
+def test_records_read_back_that_are_not_as_written_are_left_out(broken):
+    golds, records = gold_and_records()
+    records[0] = {**records[0], **broken}
+    result = anytime.curve(golds, records)
+    assert result["n"] == 9 and result["left_out"] == 1

@@ -211,7 +211,7 @@ class ItemProgress(_Line):
         line = f"{done}" + (f"/{self.total}" if self.total else "") + f" items, {rate:.2f}/s"
         if summary and summary.failed:
             line += f", {summary.failed} failed"
-        if self.total and rate > 0:
+        if self.total and rate > 0 and summary:
             line += f", ETA {_clock((self.total - done - summary.skipped) / rate)}"
         if self._lean:
             line += f", item {done + 1} {self._lean}"

@@ -138,7 +138,7 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
         extra["expected_score"] = round(sum(int(k) * p for k, p in probabilities.items()), 4)
     combined = Decision(verdict, probabilities, mass, score=score, explanation=first.explanation,
                         reasoning=first.reasoning, extra=extra, think_exit=first.think_exit, probes=first.probes)
-    orders = [
+    orders: list[dict[str, object]] = [
         {"order": "as given", "verdict": first.verdict, "probabilities": _rounded(first.probabilities),
          "explanation": first.explanation},
         {"order": "swapped", "verdict": second_verdict, "probabilities": _rounded(back),
@@ -150,8 +150,8 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
         if decision.think_exit is not None:
             probes = decision.probes or []
             if decision is second:
-                probes = [{"at": p["at"], "probabilities": {unswap_label(task, k): v for k, v in p["probabilities"].items()}}
-                          for p in probes]
+                probes = [{"at": p["at"], "probabilities": {unswap_label(task, k): v
+                                                             for k, v in p["probabilities"].items()}} for p in probes]
             order.update(think_tokens=decision.think_tokens, think_exit=decision.think_exit,
                          probes=rounded_probes(probes))
     return combined, {"agree": agree, "orders": orders}

@@ -39,19 +39,39 @@ def _settle(probes: list[dict], until: float | None, min_think: int) -> dict | N
     return None
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _distribution(value: object) -> bool:
+    return isinstance(value, dict) and bool(value) and all(isinstance(k, str) and _number(v) for k, v in value.items())
+
+
+def _run(probabilities: object, tokens: object, probes: object) -> tuple[dict, int, list[dict]] | None:
+    """One reasoning run as (final probabilities, tokens reasoned, probes), or None where the
+    record (read back from a file: untrusted) does not hold them in the shape edgejudge writes."""
+    if not _distribution(probabilities) or not isinstance(probes, list):
+        return None
+    if not (isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0):
+        return None
+    for probe in probes:
+        if not (isinstance(probe, dict) and isinstance(probe.get("at"), int) and not isinstance(probe["at"], bool)
+                and _distribution(probe.get("probabilities"))):
+            return None
+    return probabilities, tokens, probes  # type: ignore[return-value]
+
+
 def _order_runs(record: dict) -> list[tuple[dict, int, list[dict]]] | None:
-    """Each reasoning run of a record: (final probabilities, tokens reasoned, probes)."""
+    """Each reasoning run of a record: (final probabilities, tokens reasoned, probes); None when
+    it holds none (no reasoning, or not as edgejudge writes records)."""
     swap = record.get("swap")
     if isinstance(swap, dict) and swap.get("orders"):
-        runs = []
-        for order in swap["orders"]:
-            if order.get("probes") is None:
-                return None
-            runs.append((order["probabilities"], int(order.get("think_tokens") or 0), order["probes"]))
-        return runs
-    if record.get("probes") is None:
-        return None
-    return [(_probabilities(record), int(record.get("think_tokens") or 0), record["probes"])]
+        orders = swap["orders"] if isinstance(swap["orders"], list) else []
+        runs = [_run(o.get("probabilities"), o.get("think_tokens"), o.get("probes")) if isinstance(o, dict) else None
+                for o in orders]
+        return [r for r in runs if r is not None] if runs and all(runs) else None
+    run = _run(_probabilities(record), record.get("think_tokens"), record.get("probes"))
+    return [run] if run else None
 
 
 def derive(record: dict, until: float | None, *, min_think: int = MIN_THINK, at_zero: bool = False) -> dict | None:
@@ -101,17 +121,22 @@ def curve(golds: list[dict], records: list[dict | None], *, grid: tuple[float, .
              and _order_runs(r) and r.get("rubric_variants") is None]
     if not pairs:
         return None
-    if min_think is None:
-        anytime = (pairs[0][1].get("provenance") or {}).get("anytime") or {}
-        min_think = anytime.get("min_think") if isinstance(anytime.get("min_think"), int) else MIN_THINK
+    if min_think is None:  # the run's own, from its records (read back: checked like any input)
+        given = ((pairs[0][1].get("provenance") or {}).get("anytime") or {}).get("min_think")
+        min_think = given if isinstance(given, int) and not isinstance(given, bool) and given >= 1 else MIN_THINK
     gold = [g["label"] for g, _ in pairs]
+
+    def derived(until: float | None) -> list[dict]:
+        found = [derive(r, until, min_think=min_think or MIN_THINK) for _, r in pairs]
+        return [d for d in found if d is not None]  # every pair holds probes: none is left out
+
     rows = []
     zero = [derive(r, None, at_zero=True) for _, r in pairs]
     if all(z is not None for z in zero):
-        rows.append(_row("token 0", 0.0, gold, zero))  # type: ignore[arg-type]
+        rows.append(_row("token 0", 0.0, gold, [z for z in zero if z is not None]))
     for until in grid:
-        rows.append(_row(f"P={until:g}", until, gold, [derive(r, until, min_think=min_think) for _, r in pairs]))
-    full = _row("full reasoning", None, gold, [derive(r, None, min_think=min_think) for _, r in pairs])
+        rows.append(_row(f"P={until:g}", until, gold, derived(until)))
+    full = _row("full reasoning", None, gold, derived(None))
     rows.append(full)
     best = None
     if full["accuracy"] is not None:

@@ -46,24 +46,17 @@ class Generation(Probing):
             probe = None
         watch = getattr(self, "watch", None) if step.think else None
         while n < step.max_tokens:
-            if probe is not None:
-                # Before the last sampled token is evaluated: at a transition, the probe reads what
-                # was reasoned up to the change of course ("...\n\n" or "Wait" not yet fed).
-                at = n - len(pending)
-                if probes.due(probe, at, last_probe, transition):
-                    last_probe = at
-                    done = out[: len(out) - len(self.model.piece(pending[0]))] if pending else out
-                    context = tail + bytes(done[-64:]).decode("utf-8", errors="replace")
-                    read = self.probe(probe, context, outcome, at)
-                    if watch is not None:
-                        watch(at, step.max_tokens, outcome.probes[-1]["probabilities"])
-                    if probe.until is not None and at >= probe.min_think and max(read.probabilities.values()) >= probe.until:
-                        if pending:  # sampled but never evaluated: not part of the reasoning
-                            del out[len(out) - len(self.model.piece(pending[0])):]
-                            n -= len(pending)
-                            pending = []
-                        reason = "settled"
-                        break
+            # Probes come before the last sampled token is evaluated: at a transition, the probe
+            # reads what was reasoned up to the change of course ("\n\n" or "Wait" not yet fed).
+            at = n - len(pending)
+            if probe is not None and probes.due(probe, at, last_probe, transition):
+                last_probe = at
+                kept = len(out) - (len(self.model.piece(pending[0])) if pending else 0)
+                context = tail + bytes(out[max(0, kept - 64):kept]).decode("utf-8", errors="replace")
+                if self.probe(probe, context, outcome, at, watch, step.max_tokens):
+                    del out[kept:]  # sampled but never evaluated: not part of the reasoning
+                    n, pending, reason = at, [], "settled"
+                    break
             logits = self.extend(pending)[-1]
             pending = []
             token = sampling.sample(logits, step.sampling, rng)

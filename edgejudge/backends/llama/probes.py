@@ -18,7 +18,15 @@ from edgejudge.plan import LabelRead, Outcome, Probe, ReadLabels
 class Probing(LabelReading):
     """Taking probes during a reasoning step."""
 
-    def probe(self, probe: Probe, context: str, outcome: Outcome, at: int) -> LabelRead:
+    def probe(self, probe: Probe, context: str, outcome: Outcome, at: int, watch=None, budget: int = 0) -> bool:
+        """Take a probe after ``at`` reasoning tokens (``context``: the text before it), record it in
+        ``outcome`` and show it to ``watch``; whether it settles the verdict (``probe.until``)."""
+        read = self.read_probe(probe, context, outcome, at)
+        if watch is not None:
+            watch(at, budget, outcome.probes[-1]["probabilities"])
+        return probe.until is not None and at >= probe.min_think and max(read.probabilities.values()) >= probe.until
+
+    def read_probe(self, probe: Probe, context: str, outcome: Outcome, at: int) -> LabelRead:
         """Read ``probe``'s labels after what is cached, record it in ``outcome`` as taken after ``at``
         reasoning tokens, and leave the cache (and the kept logits) as they were."""
         t0 = time.perf_counter()
