@@ -10,6 +10,7 @@ import os
 
 import click
 
+from edgejudge.cli.anytime_options import anytime_flags, build, given
 from edgejudge.errors import UsageError
 
 TASK_NAMES = ["pairwise", "pointwise", "arena", "strength", "binary", "safety", "mcq", "rubric", "refine"]
@@ -89,14 +90,7 @@ def judge_options(func):
         click.option("--think-budget", type=ThinkBudget(), default=None, metavar="N|authors",
                      help="Most reasoning tokens before the block is closed (default per model, chosen for CPU "
                           "cost); 'authors' uses the authors' own figure (mR3 16384, RM-R1 50000)."),
-        click.option("--think-until", type=float, default=None, metavar="P",  # ranges: formats/option_rules.py
-                     help="Stop reasoning at the first probe (from --min-think tokens on) whose leading label has "
-                          "probability >= P, then close it and give the verdict as usual (default: off)."),
-        click.option("--min-think", type=int, default=None, metavar="N",
-                     help="Reasoning tokens before --think-until may stop it (default 128; docs/anytime.md)."),
-        click.option("--probe-every", type=int, default=None, metavar="N",
-                     help="Read a trial verdict while reasoning at least every N tokens, at token 0 and at "
-                          "transitions, recorded in \"probes\" (default 256); 0 turns probes off."),
+        *anytime_flags(),
         click.option("--keep-reasoning", is_flag=True, help="Include the reasoning text in the output."),
         click.option("--swap", is_flag=True, help="Judge both orders of the two responses and combine them."),
         click.option("--tie-on-disagreement", is_flag=True, help="With --swap, call it a tie when the orders disagree."),
@@ -115,21 +109,15 @@ def judge_options(func):
 def options_from(kwargs: dict):
     """JudgeOptions from the judging flags, checked by the same rules as a JSONL line's options."""
     from edgejudge.errors import InputError
-    from edgejudge.formats import JudgeOptions, option_rules
+    from edgejudge.formats import option_rules
 
-    values = {name: kwargs.pop(name) for name in option_rules.PER_LINE}
-    for name in ("min_think", "probe_every"):  # not given: JudgeOptions' default
-        if values[name] is None:
-            del values[name]
+    values = given({name: kwargs.pop(name) for name in option_rules.PER_LINE})
     for name, value in values.items():
         try:
             option_rules.check_option(name, value)
         except InputError as exc:
             raise UsageError(f"--{name.replace('_', '-')}: {exc.message}") from None
-    try:
-        return JudgeOptions(**values)
-    except InputError as exc:  # flags that are valid alone but not together
-        raise UsageError(exc.message, hint=exc.hint) from None
+    return build(values)
 
 
 def item_from(kwargs: dict):

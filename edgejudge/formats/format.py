@@ -250,9 +250,8 @@ class Format:
         return Plan(segments, tuple(steps))
 
     def probe(self, task: spec.TaskFormat, labels: tuple[tuple[str, str], ...], options: JudgeOptions) -> Probe | None:
-        """The trial verdict read while reasoning: the text the budget path forces when reasoning
-        runs out (the reasoning close, then the verdict prefix used without an explanation), and
-        the labels; None with probes off."""
+        """The trial verdict read while reasoning (None with probes off): the text the budget path
+        feeds when reasoning runs out and no explanation follows, and the labels."""
         if options.probe_every <= 0:
             return None
         return Probe(self.table.family.think_close + task.verdict_prefix_alone,
@@ -281,10 +280,9 @@ class Format:
         if task.score:
             score = int(verdict)
             extra["expected_score"] = round(sum(int(k) * p for k, p in probabilities.items()), 4)
-        thought = outcome.think_exit is not None
-        return Decision(verdict, probabilities, read.mass, score=score, explanation=explanation,
-                        reasoning=kept, extra=extra, think_exit=outcome.think_exit,
-                        probes=list(outcome.probes) if thought else None, think_tokens=outcome.think_tokens)
+        return Decision(verdict, probabilities, read.mass, score=score, explanation=explanation, reasoning=kept,
+                        extra=extra, think_exit=outcome.think_exit, think_tokens=outcome.think_tokens,
+                        probes=list(outcome.probes) if outcome.think_exit is not None else None)
 
     def _text_decision(self, task: spec.TaskFormat, text: str, outcome: Outcome) -> Decision:
         if task.output == "rubric":
