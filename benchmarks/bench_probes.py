@@ -69,8 +69,17 @@ def families_of(model: str) -> tuple[str, ...]:
     return ("rmr1",) if "r1-distill" in Path(model).name else ("mr3", "rubricrm")
 
 
+def share(ratio: float, every: int, budget: int) -> dict:
+    """Probes' share of reasoning time over ``budget`` tokens at interval ``every``, a probe costing
+    ``ratio`` reasoning tokens: typical (token 0 and one per interval) and worst (a transition probe
+    every half interval)."""
+    typical = 1 + budget // every
+    worst = 1 + budget // max(1, every // 2)
+    return {"typical": typical * ratio / budget, "worst": worst * ratio / budget}
+
+
 def cost(model: str, budget: int, dense: int, intervals: list[int], threads: int | None,
-         families: tuple[str, ...]) -> list[dict]:
+         families: tuple[str, ...], budgets: list[int]) -> list[dict]:
     from edgejudge import Judge
     from edgejudge.formats import Format
 
@@ -96,12 +105,8 @@ def cost(model: str, budget: int, dense: int, intervals: list[int], threads: int
             probe_ms = 1000 * timing.get("probes_s", 0.0) / max(probes, 1)
             thought = record["think_tokens"]
             token_ms = 1000 * (timing["reasoning_s"] - timing.get("probes_s", 0.0)) / max(thought, 1)
-            shares = {}
-            for every in intervals:
-                typical = 1 + budget // every
-                worst = 1 + budget // max(1, every // 2)
-                spent = budget * token_ms
-                shares[every] = {"typical": typical * probe_ms / spent, "worst": worst * probe_ms / spent}
+            ratio = probe_ms / token_ms if token_ms else 0.0
+            shares = {f"{every}/{over}": share(ratio, every, over) for every in intervals for over in budgets}
             results.append({"model": Path(model).name, "family": family, "threads": judge.info.threads,
                             "think_tokens": thought, "think_exit": record["think_exit"], "probes": probes,
                             "probe_ms": round(probe_ms, 1), "token_ms": round(token_ms, 1),
@@ -140,7 +145,8 @@ def main() -> None:
     parser.add_argument("models", nargs="*", help="GGUF files (twins)")
     parser.add_argument("--budget", type=int, default=256, help="reasoning tokens (default 256)")
     parser.add_argument("--dense", type=int, default=16, help="probe interval of the cost run (default 16)")
-    parser.add_argument("--every", default="64,128,256,512", help="intervals to report shares for")
+    parser.add_argument("--every", default="128,256,512", help="intervals to report shares for")
+    parser.add_argument("--over", default="1000,8192", help="reasoning lengths to report shares over")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: edgejudge's)")
     parser.add_argument("--families", default=None, help="families to probe as (default: from the twin's name)")
     parser.add_argument("--curve", type=int, default=0, metavar="N", help="run the SmolLM2 curve on N pairs")
@@ -152,7 +158,8 @@ def main() -> None:
     intervals = [int(x) for x in args.every.split(",")]
     for model in args.models:
         families = tuple(args.families.split(",")) if args.families else families_of(model)
-        for row in cost(model, args.budget, args.dense, intervals, args.threads, families):
+        budgets = [int(x) for x in args.over.split(",")]
+        for row in cost(model, args.budget, args.dense, intervals, args.threads, families, budgets):
             if args.json:
                 print(json.dumps(row), flush=True)
                 continue
@@ -165,9 +172,10 @@ def main() -> None:
             print(f"  {row['probes']} probes over {row['think_tokens']} reasoning tokens ({row['think_exit']}): "
                   f"{row['probe_ms']} ms a probe, {row['token_ms']} ms a reasoning token "
                   f"(a probe = {row['probe_in_tokens']} tokens of reasoning)")
-            for every, share in row["shares"].items():
-                print(f"  --probe-every {every}: probes {100 * share['typical']:.1f}% of reasoning time over "
-                      f"{args.budget} tokens ({100 * share['worst']:.1f}% with a transition probe every half interval)")
+            for key, part in row["shares"].items():
+                every, over = key.split("/")
+                print(f"  --probe-every {every}: probes {100 * part['typical']:.1f}% of reasoning time over {over} "
+                      f"tokens ({100 * part['worst']:.1f}% with a transition probe every half interval)")
     if args.curve:
         result = curve(args.curve, args.budget, args.curve_every, args.min_think, args.seed)
         if args.json:
