@@ -132,3 +132,19 @@ def test_score_draws_items_and_leaning_on_a_terminal_only(family_ggufs, tmp_path
     assert piped.returncode == 0 and b"\r" not in piped.stderr and len(piped.stdout.splitlines()) == 3
     quiet = run_cli(*args[:-2], "--no-progress")
     assert b"\r" not in quiet.stderr
+
+
+def test_eval_think_reports_the_grid_and_draws_the_curve(family_ggufs, run_cli, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_bytes(b"".join(orjson.dumps({**PAIR, "id": i, "label": "AB"[i % 2]}) + b"\n" for i in range(4)))
+    page = tmp_path / "report.html"
+    done = run_cli("eval", str(gold), "-m", str(family_ggufs["mr3"]), *ONE, "--think", "--think-budget", "16",
+                   "--no-explain", "--probe-every", "4", "--min-think", "4", "--report", str(page))
+    assert done.returncode == 0, done.stderr
+    result = orjson.loads(done.stdout)["anytime"]
+    settings = [row["setting"] for row in result["rows"]]
+    assert settings[0] == "token 0" and settings[-1] == "full reasoning" and "P=0.99" in settings
+    assert result["n"] == 4 and result["min_think"] == 4
+    full = result["rows"][-1]
+    assert 0 < full["mean_think_tokens"] <= 16 and result["rows"][0]["mean_think_tokens"] == 0
+    assert "<polyline" in page.read_text()
