@@ -43,7 +43,7 @@ class Probe:
     labels: tuple[str, ...]
     names: tuple[str, ...]  # the verdict label of each native label, in order
     terminator: str = ""
-    every: int = 512
+    every: int = 256
     until: float | None = None
     min_think: int = 128
     transitions: tuple[str, ...] = TRANSITIONS

@@ -19,7 +19,7 @@ def anytime_flags() -> list:
                      help="Reasoning tokens before --think-until may stop it (default 128)."),
         click.option("--probe-every", type=int, default=None, metavar="N",
                      help="Read a trial verdict while reasoning at least every N tokens, at token 0 and at "
-                          "transitions, recorded in \"probes\" (default 512); 0 turns probes off."),
+                          "transitions, recorded in \"probes\" (default 256); 0 turns probes off."),
     ]
 
 

@@ -9,7 +9,7 @@ from edgejudge.store.registry import Sampling
 
 AUTHORS = "authors"
 # Probes while reasoning (plan.Probe; docs/anytime.md says how these defaults were chosen).
-PROBE_EVERY = 512
+PROBE_EVERY = 256
 MIN_THINK = 128
 
 
