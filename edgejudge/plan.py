@@ -21,6 +21,34 @@ class Append:
     text: str
 
 
+# Where reasoning changes course, a probe is taken before the token that starts the change: a
+# paragraph break (in the RM-R1 reference output, docs/anytime.md, every step of the argument is
+# a paragraph and there is no "Wait") and the words DEER (arXiv 2504.15895) probes at, which
+# reasoning models write mid-paragraph when they turn back.
+TRANSITIONS = ("\n\n", "Wait", "Alternatively", "Hmm", "Hold on")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A trial verdict while reasoning: ``text`` (the family's reasoning close and verdict prefix)
+    fed after the reasoning so far, the labels read there, and the probe's tokens removed again.
+
+    Probes are taken before any reasoning (token 0), at least every ``every`` tokens, and at a
+    transition (``transitions``) once half an interval has passed since the last probe. With
+    ``until``, reasoning stops at the first probe at or after ``min_think`` tokens whose leading
+    label has at least that probability.
+    """
+
+    text: str
+    labels: tuple[str, ...]
+    names: tuple[str, ...]  # the verdict label of each native label, in order
+    terminator: str = ""
+    every: int = 256
+    until: float | None = None
+    min_think: int = 128
+    transitions: tuple[str, ...] = TRANSITIONS
+
+
 @dataclass(frozen=True)
 class Generate:
     """Generate up to ``max_tokens`` tokens, stopping at any of ``stop`` or at the end of ``grammar``.
@@ -38,6 +66,7 @@ class Generate:
     on_stop: str = ""
     sampling: Sampling = field(default_factory=Sampling)
     think: bool = False
+    probe: Probe | None = None
 
 
 @dataclass(frozen=True)
@@ -132,3 +161,7 @@ class Outcome:
     prefix_cache: str = "off"  # hit: the fixed head was not evaluated; miss: evaluated (and saved)
     prefix_cache_tokens: int = 0  # tokens loaded from the prefix cache file
     timings: dict[str, float] = field(default_factory=dict)
+    # How reasoning ended: closed (by the model, or its turn ended), settled (a probe reached
+    # think_until), budget; None without reasoning. probes: {"at", "probabilities"} in verdict labels.
+    think_exit: str | None = None
+    probes: list[dict] = field(default_factory=list)

@@ -14,6 +14,12 @@ Transient failures (connection refused or reset, 429, 5xx) are retried with expo
 client errors and timeouts are not. A request that finally fails raises :class:`RemoteError`,
 which the stream turns into an error record.
 
+Reasoning is one completion, so a server cannot be probed while it reasons (``plan.Probe``): records
+of a remote judge carry ``"probes": []``, and ``think_until`` is refused (an error naming the
+reason) rather than run differently. Probing would mean stopping the completion at each probe point
+and asking again: every new request restarts the server's random stream, so the reasoning would no
+longer be the text it writes unprobed, and each probe would cost a round trip per label point.
+
 Limitation: the server tokenizes the text, with special tokens parsed, so user text holding a
 control token's text (``<|im_end|>``) is not kept inert as it is by the local backend.
 """
@@ -28,7 +34,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from edgejudge.backends import answers, transport
-from edgejudge.errors import RemoteError, UsageError
+from edgejudge.errors import InputError, RemoteError, UsageError
 from edgejudge.plan import Append, Generate, LabelRead, Outcome, Plan, ReadLabels
 
 TRANSIENT_STATUS = (429, 500, 502, 503, 504)
@@ -165,6 +171,12 @@ class RemoteEngine:
         pass  # the server keeps its own prompt cache
 
     def run(self, plan: Plan, *, seed: int = 0) -> Outcome:
+        for step in plan.steps:
+            if isinstance(step, Generate) and step.probe is not None and step.probe.until is not None:
+                raise InputError("think_until needs probes while the judge reasons, which the openai backend "
+                                 "cannot take (its reasoning is one completion)", code="bad_options",
+                                 hint="judge locally (--backend local) to stop reasoning once settled, or drop "
+                                      "--think-until (docs/anytime.md)")
         outcome = Outcome()
         started = time.perf_counter()
         text = plan.prompt
@@ -211,6 +223,7 @@ class RemoteEngine:
         outcome.prompt_tokens = outcome.prompt_tokens or answer.prompt_tokens
         if step.think:
             outcome.think_tokens += used
+            outcome.think_exit = "budget" if answer.finish_reason == "length" else "closed"
         stopped = answer.finish_reason == "stop" and bool(step.stop)
         hit = answer.stop_reason
         if stopped and isinstance(hit, int):

@@ -25,7 +25,9 @@ from edgejudge.cli.options import (
 @item_options
 @judge_options
 @trust_options
-def judge(**kwargs):
+@click.option("--progress/--no-progress", default=None,
+              help="A line on stderr while the judge reasons (default: when stderr is a terminal).")
+def judge(progress, **kwargs):
     """Judge one item given by flags (or --json) and print its verdict as one JSON object.
 
     \b
@@ -33,14 +35,20 @@ def judge(**kwargs):
     Pointwise: edgejudge judge --prompt P --response R --scale 1-5
     mR3:       edgejudge judge -m mr3-qwen3-4b --task arena --prompt P --response-a A --response-b B --swap
     """
-    from edgejudge.cli.output import data_writer
+    from edgejudge.cli.output import ThinkProgress, data_writer
     from edgejudge.formats import option_rules
 
     item, record = record_item(kwargs)
     options = option_rules.line_options(options_from(kwargs), record)
     out = data_writer()
+    line = ThinkProgress(enabled=progress)
     with load_judge(kwargs, workload=workload_of(options)) as j:
-        result = j.judge(item, options)
+        if line.enabled:
+            j.engine.watch = line
+        try:
+            result = j.judge(item, options)
+        finally:
+            line.done()
     out.record(result.to_dict(), pretty=out.isatty())
 
 

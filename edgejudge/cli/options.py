@@ -10,6 +10,7 @@ import os
 
 import click
 
+from edgejudge.cli.anytime_options import anytime_flags, build, given
 from edgejudge.errors import UsageError
 
 TASK_NAMES = ["pairwise", "pointwise", "arena", "strength", "binary", "safety", "mcq", "rubric", "refine"]
@@ -92,6 +93,7 @@ def judge_options(func):
         click.option("--think-budget", type=ThinkBudget(), default=None, metavar="N|authors",
                      help="Most reasoning tokens before the block is closed (default per model, chosen for CPU "
                           "cost); 'authors' uses the authors' own figure (mR3 16384, RM-R1 50000)."),
+        *anytime_flags(),
         click.option("--keep-reasoning", is_flag=True, help="Include the reasoning text in the output."),
         click.option("--swap", is_flag=True, help="Judge both orders of the two responses and combine them."),
         click.option("--tie-on-disagreement", is_flag=True, help="With --swap, call it a tie when the orders disagree."),
@@ -113,15 +115,15 @@ def judge_options(func):
 def options_from(kwargs: dict):
     """JudgeOptions from the judging flags, checked by the same rules as a JSONL line's options."""
     from edgejudge.errors import InputError
-    from edgejudge.formats import JudgeOptions, option_rules
+    from edgejudge.formats import option_rules
 
-    values = {name: kwargs.pop(name) for name in option_rules.PER_LINE}
+    values = given({name: kwargs.pop(name) for name in option_rules.PER_LINE})
     for name, value in values.items():
         try:
             option_rules.check_option(name, value)
         except InputError as exc:
             raise UsageError(f"--{name.replace('_', '-')}: {exc.message}") from None
-    return JudgeOptions(**values)
+    return build(values)
 
 
 def record_item(kwargs: dict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 
 import orjson
 
@@ -107,26 +108,43 @@ class Progress:
             sys.stderr.flush()
 
 
-class ItemProgress:
-    """Items done, rate and ETA on one stderr line, drawn only when stderr is a terminal."""
+def leaning(probabilities: dict | None) -> str:
+    """``leaning B 0.83``: the label the latest probe favours, and its probability."""
+    if not probabilities:
+        return ""
+    label = max(probabilities, key=probabilities.__getitem__)
+    return f"leaning {label} {probabilities[label]:.2f}"
 
-    def __init__(self, total: int | None, *, enabled: bool | None = None):
-        self.total = total
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# A line drawn for people is redrawn at most this often: a 135M model decodes hundreds of tokens a
+# second, and writing a line per token would cost more than the token.
+REDRAW_S = 0.1
+
+
+class _Line:
+    """One line on stderr, redrawn in place (a tiny renderer: tqdm would only come in as a dependency
+    of huggingface_hub, and its bar has no place for a verdict's leaning)."""
+
+    def __init__(self, enabled: bool | None):
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self._drawn = False
+        self._width = 0
+        self._at = 0.0
 
-    def __call__(self, summary) -> None:
-        if not self.enabled:
+    def draw(self, line: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self._at < REDRAW_S):
             return
-        done = summary.ok + summary.failed
-        rate = done / summary.seconds if summary.seconds > 0 else 0.0
-        line = f"\r{done}" + (f"/{self.total}" if self.total else "") + f" items, {rate:.2f}/s"
-        if summary.failed:
-            line += f", {summary.failed} failed"
-        if self.total and rate > 0:
-            left = (self.total - done - summary.skipped) / rate
-            line += f", ETA {int(left // 60)}:{int(left % 60):02d}"
-        sys.stderr.write(line + "   ")
+        self._at = now
+        pad = max(0, self._width - len(line))
+        self._width = len(line)
+        sys.stderr.write("\r" + line + " " * pad)
         sys.stderr.flush()
         self._drawn = True
 
@@ -134,3 +152,67 @@ class ItemProgress:
         if self._drawn:
             sys.stderr.write("\n")
             sys.stderr.flush()
+            self._drawn = False
+
+
+class ThinkProgress(_Line):
+    """``judge`` while reasoning: tokens of the budget, tokens/s, time left at that rate, leaning.
+    Called by the engine (``engine.watch``) after each token and at each probe."""
+
+    def __init__(self, *, enabled: bool | None = None):
+        super().__init__(enabled)
+        self._started: float | None = None
+        self._lean = ""
+
+    def __call__(self, at: int, budget: int, probabilities: dict | None) -> None:
+        now = time.monotonic()
+        if self._started is None or at == 0:
+            self._started, self._lean = now, ""
+        if probabilities is not None:
+            self._lean = leaning(probabilities)
+        elapsed = now - self._started
+        rate = at / elapsed if elapsed > 0 else 0.0
+        line = f"thinking {at}/{budget} tokens"
+        if rate > 0:
+            line += f", {rate:.1f} tok/s, {_clock((budget - at) / rate)} left at most"
+        if self._lean:
+            line += f", {self._lean}"
+        self.draw(line, force=probabilities is not None)
+
+
+class ItemProgress(_Line):
+    """Items done, rate, ETA and the current item's leaning on one stderr line, drawn only when
+    stderr is a terminal (or as ``enabled`` says)."""
+
+    def __init__(self, total: int | None, *, enabled: bool | None = None):
+        super().__init__(enabled)
+        self.total = total
+        self._summary = None
+        self._lean = ""
+
+    def __call__(self, summary) -> None:
+        self._summary = summary
+        self._lean = ""
+        self._redraw(force=True)
+
+    def think(self, at: int, budget: int, probabilities: dict | None) -> None:
+        """The engine's watch: the current item's reasoning and leaning."""
+        if probabilities is not None:
+            self._lean = leaning(probabilities)
+            self._redraw(force=False)
+
+    def _redraw(self, *, force: bool) -> None:
+        if not self.enabled:
+            return
+        summary = self._summary
+        done = (summary.ok + summary.failed + summary.abstained) if summary else 0
+        seconds = summary.seconds if summary else 0.0
+        rate = done / seconds if seconds > 0 else 0.0
+        line = f"{done}" + (f"/{self.total}" if self.total else "") + f" items, {rate:.2f}/s"
+        if summary and summary.failed:
+            line += f", {summary.failed} failed"
+        if self.total and rate > 0 and summary:
+            line += f", ETA {_clock((self.total - done - summary.skipped) / rate)}"
+        if self._lean:
+            line += f", item {done + 1} {self._lean}"
+        self.draw(line, force=force)

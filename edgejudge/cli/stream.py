@@ -50,10 +50,13 @@ def _default_window(handle) -> int:
 @click.option("--retry-errors", is_flag=True, help="With --resume: judge every error record's item again.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first line that fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr.")
+@click.option("--progress/--no-progress", default=None,
+              help="The progress line on stderr: items done, rate, ETA, the current item's leaning "
+                   "(default: when stderr is a terminal and not --quiet).")
 @click.option("--group-window", type=click.IntRange(1), default=None, metavar="N",
               help="Evaluate items that share a prompt together within N lines; records stay in input "
                    "order (default: 1024 for a file, 1 for a pipe).")
-def score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, group_window, **kwargs):
+def score(source, output, resume, retry_errors, fail_fast, quiet, progress, concurrency, group_window, **kwargs):
     """Judge a JSON Lines file (or stdin): one output record per input line, in order.
 
     \b
@@ -73,14 +76,14 @@ def score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, g
     with StopSignals() as signals:  # from the start: a signal while loading ends the run, not the process
         try:
             _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, group_window, options, kwargs,
-                   signals)
+                   signals, progress)
         except StopNow:
             raise Interrupted(f"stopped by {signals.name} before another record was written",
                               hint="rerun with -o OUT --resume to finish" if output else None) from None
 
 
 def _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, group_window, options, kwargs,
-           signals):
+           signals, show=None):
     from edgejudge.cli.output import ItemProgress, data_writer, warn
     from edgejudge.streams import outfile, reader, stream
     from edgejudge.streams import resume as resuming
@@ -110,9 +113,11 @@ def _score(source, output, resume, retry_errors, fail_fast, quiet, concurrency, 
                 def emit(record):
                     with signals.writing():
                         writer.record(record)
-            show = None if not quiet else False
-            progress = ItemProgress(reader.count_lines(handle) if show is None and sys.stderr.isatty() else None,
-                                    enabled=show)
+            if show is None:
+                show = False if quiet else sys.stderr.isatty()
+            progress = ItemProgress(reader.count_lines(handle) if show else None, enabled=show)
+            if show:
+                judge.engine.watch = progress.think
             summary = stream.run(stream.Scorer(judge, options), handle, emit, skip=earlier and earlier.done,
                                  fail_fast=fail_fast, progress=progress, stop=signals,
                                  concurrency=concurrency if judge.model is None else 1,

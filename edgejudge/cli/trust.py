@@ -70,7 +70,9 @@ def eval_command(source, verdicts, output, report_path, **kwargs):
 
     Prints one JSON object: n, accuracy, kappa, ece, brier, confusion, bootstrap 95% intervals,
     position consistency (--swap), length bias, the ids that disagree, and the same per task and
-    variant; with a calibration in use also the uncalibrated figures (accuracy_raw, ece_raw).
+    variant; with a calibration in use also the uncalibrated figures (accuracy_raw, ece_raw). When
+    the judge reasoned (--think), "anytime": what --think-until P would have given, for a grid of P,
+    the read at token 0 and full reasoning (docs/anytime.md).
     """
     import orjson
 
@@ -100,12 +102,19 @@ def eval_command(source, verdicts, output, report_path, **kwargs):
     result = evaluate.report(evaluate.join(golds, records))
     model = next((r.get("model") for r in records if r.get("model")), None)
     result = {"model": model, **result}
+    from edgejudge.trust import anytime
+
+    think = anytime.curve(golds, evaluate.matched(golds, records))
+    if think is not None:  # the judge reasoned: what --think-until P would have cost and given
+        result["anytime"] = think
     data_writer().record(result)
     if report_target is not None:
         subtitle = f"{source}" + (f" · {model.get('id')}:{model.get('quant')}" if model else "")
         report_target.write(report.render(result, subtitle=subtitle).encode("utf-8"), inputs=inputs)
     if sys.stderr.isatty():
         warn(_summary_text(result))
+        if think is not None:
+            warn("\n".join(anytime.summary_lines(think)))
 
 
 @click.command()

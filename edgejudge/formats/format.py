@@ -17,7 +17,7 @@ from edgejudge.formats import gbnf, guard, reads, render, rubrics, spec
 from edgejudge.formats.options import AUTHORS, Decision, JudgeOptions
 from edgejudge.formats.texts import justification, rubric_items, well_formed
 from edgejudge.items import Item
-from edgejudge.plan import Append, Generate, Outcome, Plan, fill
+from edgejudge.plan import Append, Generate, Outcome, Plan, Probe, fill
 from edgejudge.store.registry import ModelSpec, Sampling
 
 
@@ -239,11 +239,13 @@ class Format:
                                             stop=(task.output_stop,) if task.output_stop else (),
                                             close=task.output_close, sampling=sampling),))
         steps: list = []
+        labels = self.labels(item, task)
         if fam.think and task.think is not False:
             budget = self.budget(options)
             if options.think is not False and budget > 0:
                 steps.append(Generate("reasoning", budget, stop=(fam.think_stop,), close=fam.think_close,
-                                      on_stop=fam.think_after, sampling=sampling, think=True))
+                                      on_stop=fam.think_after, sampling=sampling, think=True,
+                                      probe=self.probe(task, labels, options)))
             else:
                 steps.append(Append(fam.think_skip))
         prefix = task.verdict_prefix_alone
@@ -256,10 +258,20 @@ class Format:
             prefix = task.verdict_prefix
         if prefix:
             steps.append(Append(prefix))
-        labels = tuple(native for native, _ in self.labels(item, task))
+        native = tuple(native for native, _ in labels)
         further = reads.chosen(task, self.variant(self.single_turn(item, task), task)) if task.reads else ()
-        steps.extend(reads.steps(labels, task.label_terminator, further))
+        steps.extend(reads.steps(native, task.label_terminator, further))
         return Plan(segments, tuple(steps))
+
+    def probe(self, task: spec.TaskFormat, labels: tuple[tuple[str, str], ...], options: JudgeOptions) -> Probe | None:
+        """The trial verdict read while reasoning (None with probes off): the text the budget path
+        feeds when reasoning runs out and no explanation follows, and the labels."""
+        if options.probe_every <= 0:
+            return None
+        return Probe(self.table.family.think_close + task.verdict_prefix_alone,
+                     tuple(native for native, _ in labels), tuple(name for _, name in labels),
+                     terminator=task.label_terminator, every=options.probe_every, until=options.think_until,
+                     min_think=options.min_think)
 
     # -- verdict --------------------------------------------------------------------------
 
@@ -284,8 +296,9 @@ class Format:
         if task.score:
             score = int(verdict)
             extra["expected_score"] = round(sum(int(k) * p for k, p in probabilities.items()), 4)
-        return Decision(verdict, probabilities, read.mass, score=score, explanation=explanation,
-                        reasoning=kept, extra=extra)
+        return Decision(verdict, probabilities, read.mass, score=score, explanation=explanation, reasoning=kept,
+                        extra=extra, think_exit=outcome.think_exit, think_tokens=outcome.think_tokens,
+                        probes=list(outcome.probes) if outcome.think_exit is not None else None)
 
     def _text_decision(self, task: spec.TaskFormat, text: str, outcome: Outcome) -> Decision:
         if task.output == "rubric":

@@ -35,6 +35,11 @@ _RULES = {
     "rubric_variants": (f"null, \"all\" or an integer from 1 to {VARIANT_MAX}",
                         lambda v: v is None or v == "all" or _int_in(v, 1, VARIANT_MAX)),
     "policy": ('null, "strict" or "loose"', lambda v: v is None or v in ("strict", "loose")),
+    "think_until": ("null or a number greater than 0 and at most 1 (a probability)",
+                    lambda v: v is None or _probability(v)),
+    "min_think": (f"an integer from 1 to {TOKEN_BUDGET_MAX}", lambda v: _int_in(v, 1, TOKEN_BUDGET_MAX)),
+    "probe_every": (f"an integer from 0 (no probes) to {TOKEN_BUDGET_MAX}",
+                    lambda v: _int_in(v, 0, TOKEN_BUDGET_MAX)),
 }
 # What a JSONL line may set in its "options" object (sampling is the API's alone).
 PER_LINE = tuple(_RULES)
@@ -42,6 +47,17 @@ PER_LINE = tuple(_RULES)
 
 def _int_in(value: object, lo: int, hi: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _probability(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1
+
+
+def check_together(options) -> None:
+    """Rules between options (each is valid alone): think_until needs the probes it stops at."""
+    if options.think_until is not None and options.probe_every == 0:
+        raise InputError("option think_until needs probes, but probe_every is 0 (probes off)",
+                         code="bad_options", hint="leave probe_every at its default, or drop think_until")
 
 
 def check_option(name: str, value: object) -> None:

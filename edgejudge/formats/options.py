@@ -8,6 +8,9 @@ from edgejudge.formats import option_rules
 from edgejudge.store.registry import Sampling
 
 AUTHORS = "authors"
+# Probes while reasoning (plan.Probe; docs/anytime.md says how these defaults were chosen).
+PROBE_EVERY = 256
+MIN_THINK = 128
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,17 @@ class JudgeOptions:
     # Qwen3Guard's readings of "controversial" for the binary safety verdict: "strict" (counts as
     # unsafe; the default) or "loose" (counts as safe). Judges without that level ignore it.
     policy: str | None = None
+    # Anytime verdicts: stop reasoning at the first probe from min_think tokens on whose leading
+    # label has probability >= think_until (None: reason until closed or out of budget); a probe at
+    # least every probe_every tokens (0: none).
+    think_until: float | None = None
+    min_think: int = MIN_THINK
+    probe_every: int = PROBE_EVERY
 
     def __post_init__(self):
         for name in self.__dataclass_fields__:  # the one validation path: flags, JSON lines and the API
             option_rules.check_option(name, getattr(self, name))
+        option_rules.check_together(self)
 
 
 @dataclass(frozen=True)
@@ -50,3 +60,7 @@ class Decision:
     explanation: str = ""
     reasoning: str | None = None
     extra: dict = field(default_factory=dict)
+    # How the reasoning ended and the probes taken during it (None: no reasoning).
+    think_exit: str | None = None
+    probes: list[dict] | None = None
+    think_tokens: int = 0

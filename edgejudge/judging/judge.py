@@ -123,6 +123,9 @@ class Judge:
             "seed": options.seed,
             "sampling": asdict(sampling),
             "think_budget": self._budget(options),
+            # What decides where reasoning may stop (docs/anytime.md); eval derives other P from it.
+            "anytime": {"think_until": options.think_until, "min_think": options.min_think,
+                        "probe_every": options.probe_every},
             "runtime": backend,
             **rubric,
         }

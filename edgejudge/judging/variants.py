@@ -76,4 +76,4 @@ def average(decisions: list[Decision]) -> Decision:
         score = int(verdict)
         extra["expected_score"] = round(sum(int(k) * p for k, p in probabilities.items()), 4)
     return Decision(verdict, probabilities, mass, score=score, explanation=first.explanation,
-                    reasoning=first.reasoning, extra=extra)
+                    reasoning=first.reasoning, extra=extra, think_exit=first.think_exit, probes=first.probes)

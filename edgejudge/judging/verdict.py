@@ -6,9 +6,10 @@
 summing to 1), ``label_mass`` (how much probability the label set held before renormalising),
 ``raw_probabilities`` and ``calibration`` (only when a stored calibration changed the
 probabilities: the model's own, and which fit did it), ``explanation``, ``reasoning`` (when kept),
-``think_tokens``, ``swap`` (both orders, with ``--swap``), task-specific fields (``expected_score``,
-``rubric``, ``refined``; on guard verdicts ``severity``, ``severity_probabilities``, ``policy``,
-``categories`` and ``refusal``), ``model``,
+``think_tokens``, ``swap`` (both orders, with ``--swap``), ``think_exit`` and ``probes`` (how
+reasoning ended, the trial verdicts read during it: docs/anytime.md), task-specific fields
+(``expected_score``, ``rubric``, ``refined``; on guard verdicts ``severity``,
+``severity_probabilities``, ``policy``, ``categories`` and ``refusal``), ``model``,
 ``provenance`` and ``timings`` (seconds and token counts; ``prefix_cache`` is ``hit``, ``miss`` or
 ``off`` and ``prefix_cache_tokens`` counts the tokens loaded from the prefix cache file).
 """
@@ -47,6 +48,8 @@ class Verdict:
     explanation: str = ""
     reasoning: str | None = None
     think_tokens: int = 0
+    think_exit: str | None = None
+    probes: list[dict] | None = None
     swap: dict | None = None
     extra: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
@@ -68,6 +71,8 @@ class Verdict:
             "explanation": self.explanation,
             "reasoning": self.reasoning,
             "think_tokens": self.think_tokens,
+            "think_exit": self.think_exit,
+            "probes": self.probes,
             "swap": self.swap,
             **self.extra,
             "model": self.model,
@@ -111,6 +116,8 @@ def make(item: Item, decision: Decision, outcomes: list[Outcome], model: dict, p
         explanation=decision.explanation,
         reasoning=decision.reasoning,
         think_tokens=sum(o.think_tokens for o in outcomes),
+        think_exit=decision.think_exit,
+        probes=rounded_probes(decision.probes),
         swap=swap,
         extra=dict(decision.extra),
         model=model,
@@ -147,7 +154,23 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
         score = int(verdict)
         extra["expected_score"] = round(sum(int(k) * p for k, p in probabilities.items()), 4)
     combined = Decision(verdict, probabilities, mass, score=score, explanation=first.explanation,
-                        reasoning=first.reasoning, extra=extra)
+                        reasoning=first.reasoning, extra=extra, think_exit=first.think_exit, probes=first.probes)
+    orders: list[dict[str, object]] = [
+        {"order": "as given", "verdict": first.verdict, "probabilities": _rounded(first.probabilities),
+         "explanation": first.explanation},
+        {"order": "swapped", "verdict": second_verdict, "probabilities": _rounded(back),
+         "explanation": second.explanation},
+    ]
+    # Each order reasons on its own, so each has its own exit and probes (the swapped order's in
+    # the original order's labels, as its verdict and probabilities are).
+    for order, decision in zip(orders, (first, second)):
+        if decision.think_exit is not None:
+            probes = decision.probes or []
+            if decision is second:
+                probes = [{"at": p["at"], "probabilities": {unswap_label(task, k): v
+                                                             for k, v in p["probabilities"].items()}} for p in probes]
+            order.update(think_tokens=decision.think_tokens, think_exit=decision.think_exit,
+                         probes=rounded_probes(probes))
     swap = {
         "agree": agree,
         # A tie made of a disagreement is not a label the reads gave a probability to; its
@@ -155,14 +178,15 @@ def combine_swap(task: str, first: Decision, second: Decision, *, tie_on_disagre
         # order's distribution, disagree.
         **({"tie_confidence": round(1.0 - sum(first.probabilities[k] * back[k] for k in labels), DIGITS)}
            if verdict == "tie" and not agree else {}),
-        "orders": [
-            {"order": "as given", "verdict": first.verdict, "probabilities": _rounded(first.probabilities),
-             "explanation": first.explanation},
-            {"order": "swapped", "verdict": second_verdict, "probabilities": _rounded(back),
-             "explanation": second.explanation},
-        ],
+        "orders": orders,
     }
     return combined, swap
+
+
+def rounded_probes(probes: list[dict] | None) -> list[dict] | None:
+    if probes is None:
+        return None
+    return [{"at": p["at"], "probabilities": _rounded(p["probabilities"])} for p in probes]
 
 
 def rounded(probabilities: dict[str, float]) -> dict[str, float]:

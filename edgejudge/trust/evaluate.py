@@ -248,6 +248,11 @@ def _check_record(judge, key: store.Key, record: dict) -> None:
                          "this prompt template", hint="fit on verdicts of the same model (or judge the items again)")
 
 
+def matched(golds: list[dict], records: list[dict]) -> list[dict | None]:
+    """Each gold item's record (by id, in order), or None."""
+    return _matched(golds, records)
+
+
 def _matched(golds: list[dict], records: list[dict]) -> list[dict | None]:
     by_id: dict[str, collections.deque] = collections.defaultdict(collections.deque)
     for record in records:

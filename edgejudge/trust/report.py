@@ -146,6 +146,10 @@ def render(result: dict, *, title: str = "edgejudge evaluation", subtitle: str =
         parts.append('<p class="muted">Bootstrap resamples dropped where the figure is undefined: '
                      + escape(", ".join(f"{k} {v} of {result['resamples']['n']}" for k, v in dropped.items()))
                      + "</p>")
+    if result.get("anytime"):
+        from edgejudge.trust import anytime_page
+
+        parts.append(anytime_page.section(result["anytime"]))
     wrong = result.get("disagree", [])
     parts.append(f"<h2>Items the judge got wrong ({len(wrong)})</h2>")
     parts.append(f'<p class="ids">{escape(", ".join(map(str, wrong[:500])))}'

@@ -39,6 +39,10 @@ class Engine(PrefixRestore, Generation, LabelReading):
                 total += len(self.model.tokenize(step.text))
             elif isinstance(step, Generate):
                 total += step.max_tokens + len(self.model.tokenize(step.close))
+                if step.probe is not None:  # a probe's tokens are removed again, but need room
+                    probe = step.probe
+                    total += len(self.model.tokenize(probe.text)) + 1 + max(
+                        len(self.model.tokenize(label + probe.terminator)) for label in probe.labels)
             elif isinstance(step, ReadLabels):
                 total += max(len(self.model.tokenize(label + step.terminator)) for label in step.labels) + 1
         return total
@@ -85,7 +89,7 @@ class Engine(PrefixRestore, Generation, LabelReading):
                     tail = (tail + read.best)[-64:]
                 outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
             elif isinstance(step, Generate):
-                text, pending, after = self._generate(step, rng, outcome)
+                text, pending, after = self._generate(step, rng, outcome, tail)
                 outcome.timings[f"{step.name}_s"] = time.perf_counter() - t0
                 outcome.texts[step.name] = text
                 tail = (tail + text + after)[-64:]

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgejudge.backends.llama import sampling
-from edgejudge.backends.llama.context import Context
+from edgejudge.backends.llama import probes, sampling
 from edgejudge.backends.llama.grammar import Grammar
+from edgejudge.backends.llama.probes import Probing
 from edgejudge.errors import GrammarError
 from edgejudge.plan import Generate, Outcome
 
 
-class Generation(Context):
-    """Generating the text steps of a plan."""
+class Generation(Probing):
+    """Generating the text steps of a plan (probing reasoning as it goes: :mod:`.probes`)."""
 
     def grammar(self, gbnf: str) -> Grammar:
         """The compiled grammar for ``gbnf`` (compiled once per model, reset per use)."""
@@ -25,10 +25,12 @@ class Generation(Context):
             grammar = self._grammars[gbnf] = Grammar(self.model, gbnf)
         return grammar
 
-    def _generate(self, step: Generate, rng: np.random.Generator, outcome: Outcome) -> tuple[str, list[int], str]:
+    def _generate(self, step: Generate, rng: np.random.Generator, outcome: Outcome,
+                  tail: str = "") -> tuple[str, list[int], str]:
         """Generate ``step``'s text after what is cached; returns the text and the tokens (and their
         text) that must follow it but are not evaluated yet: the last sampled token and the step's
-        closing text go into the next decode with whatever comes after them."""
+        closing text go into the next decode with whatever comes after them. ``tail`` is the text
+        before it (for the labels' tokens at a probe)."""
         grammar = None
         if step.grammar:
             grammar = self.grammar(step.grammar)
@@ -39,7 +41,22 @@ class Generation(Context):
         reason = "budget"
         n = 0
         pending: list[int] = []
+        probe, last_probe, transition = step.probe, None, False
+        if probe is not None and probe.every <= 0:
+            probe = None
+        watch = getattr(self, "watch", None) if step.think else None
         while n < step.max_tokens:
+            # Probes come before the last sampled token is evaluated: at a transition, the probe
+            # reads what was reasoned up to the change of course ("\n\n" or "Wait" not yet fed).
+            at = n - len(pending)
+            if probe is not None and probes.due(probe, at, last_probe, transition):
+                last_probe = at
+                kept = len(out) - (len(self.model.piece(pending[0])) if pending else 0)
+                context = tail + bytes(out[max(0, kept - 64):kept]).decode("utf-8", errors="replace")
+                if self.probe(probe, context, outcome, at, watch, step.max_tokens):
+                    del out[kept:]  # sampled but never evaluated: not part of the reasoning
+                    n, pending, reason = at, [], "settled"
+                    break
             logits = self.extend(pending)[-1]
             pending = []
             token = sampling.sample(logits, step.sampling, rng)
@@ -52,7 +69,12 @@ class Generation(Context):
                 grammar.accept(token)
             pending = [token]
             n += 1
-            out += self.model.piece(token)
+            piece = self.model.piece(token)
+            if probe is not None:
+                transition = probes.starts_transition(probe, bytes(out[-8:]), piece)
+            out += piece
+            if watch is not None:
+                watch(n, step.max_tokens, None)
             hit = next((s for s in stops if s in out[-(len(s) + 64):]), None)
             if hit is not None:
                 reason = "stop"
@@ -64,6 +86,7 @@ class Generation(Context):
         outcome.generated_tokens += n
         if step.think:
             outcome.think_tokens += n
+            outcome.think_exit = {"stop": "closed", "end": "closed"}.get(reason, reason)
         outcome.exhausted[step.name] = reason == "budget"
         after = step.on_stop if reason == "stop" else step.close
         if after:
