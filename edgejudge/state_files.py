@@ -85,7 +85,7 @@ def open_state(path: Path, *, within: Path | None = None) -> int:
         kind = kind_of(os.fstat(fd).st_mode)
         if kind:
             raise StateProblem(f"is {kind}, not a regular file")
-        if hasattr(os, "set_blocking") and hasattr(os, "O_NONBLOCK"):
+        if getattr(os, "O_NONBLOCK", 0):  # opened non-blocking (POSIX): reads of a file block as usual
             os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
