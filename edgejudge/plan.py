@@ -85,6 +85,24 @@ class Plan:
         return "".join(head)
 
 
+@dataclass(frozen=True)
+class RewardPlan:
+    """Score conversations with a scalar reward model: each (name, segments) is one whole conversation
+    ending with the response; the engine returns each one's reward (``Outcome.rewards``). Sequences
+    that share a beginning (two responses to one prompt) share its evaluation in the KV cache."""
+
+    sequences: tuple[tuple[str, tuple[Segment, ...]], ...]
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def prompt(self) -> str:
+        """The first conversation's text."""
+        return "".join(text for text, _ in self.sequences[0][1])
+
+    def text(self, name: str) -> str:
+        return "".join(text for text, _ in dict(self.sequences)[name])
+
+
 def slot(name: str) -> str:
     """A placeholder for user data in a prompt frame (private-use characters: never in a template)."""
     return f"\ue000{name}\ue001"
@@ -129,3 +147,4 @@ class Outcome:
     prefix_cache: str = "off"  # hit: the fixed head was not evaluated; miss: evaluated (and saved)
     prefix_cache_tokens: int = 0  # tokens loaded from the prefix cache file
     timings: dict[str, float] = field(default_factory=dict)
+    rewards: dict[str, float] = field(default_factory=dict)  # a reward model's score per sequence

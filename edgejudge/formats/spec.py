@@ -179,7 +179,8 @@ class FormatTable:
     tasks: Mapping[str, TaskFormat]
 
 
-FAMILY_FILES = ("generic", "mr3", "rmr1", "rubricrm", "refiner")
+FAMILY_FILES = ("generic", "mr3", "rmr1", "rubricrm", "refiner",
+                "reward")
 
 
 def parse(text: str, source: str) -> FormatTable:
