@@ -7,7 +7,7 @@ embedding → per layer: RMSNorm → q/k/v projections → per-head RMSNorm of q
 ``k_norm``, over the head dimension) → rotary embedding (rotate-half form, ``rope_theta``) →
 causal attention with grouped KV heads (query head i reads KV head i // (heads / kv_heads)),
 scaled by 1/sqrt(head_dim) → o_proj → residual; RMSNorm → SwiGLU MLP (down(silu(gate) * up)) →
-residual. Then the final RMSNorm, ``score`` on every position, and the value at the last
+residual. Then the final RMSNorm, ``score`` (no bias: transformers drops a ``score.bias``) on every position, and the value at the last
 non-padding token (the last token when ``pad_token_id`` is unset or absent from the input).
 RMSNorm: x / sqrt(mean(x²) + eps) * weight.
 
@@ -102,9 +102,7 @@ class Reference:
         return _rms(x, w["model.norm.weight"], eps)
 
     def reward(self, ids: list[int]) -> float:
-        logits = self.hidden(ids) @ self.w["score.weight"].T
-        if "score.bias" in self.w:
-            logits = logits + self.w["score.bias"]
+        logits = self.hidden(ids) @ self.w["score.weight"].T  # transformers' head has no bias (one is ignored)
         pad = self.config.get("pad_token_id")
         last = len(ids) - 1
         if pad is not None:

@@ -1,8 +1,9 @@
 """The score head of a sequence-classification checkpoint (a scalar reward model), kept in metadata.
 
 A ``Qwen3ForSequenceClassification`` (or Qwen2) reward model is a causal backbone whose final,
-normed hidden state at the last token goes through ``score`` (a ``Linear(hidden, num_labels)``,
-no bias in transformers' class). llama.cpp has no tensor for such a head on a causal model and
+normed hidden state at the last token goes through ``score`` (a ``Linear(hidden, num_labels)``
+without bias in transformers' classes: a ``score.bias`` in a checkpoint is ignored, as
+transformers ignores it when it loads the model). llama.cpp has no tensor for such a head on a causal model and
 refuses a file with tensors it does not expect, and its Qwen3 rank pooling applies a softmax over
 the head's outputs (always 1.0 for one output). So the backbone is written as a plain Qwen2/Qwen3
 model and the head goes into the GGUF's metadata under edgejudge's own keys, as float32 (lossless;
@@ -13,7 +14,6 @@ At run time (``backends/llama/reward.py``) llama.cpp returns the last token's no
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,14 +22,12 @@ from edgejudge.convert.checkpoint import Checkpoint, TensorSource
 from edgejudge.errors import ConversionError
 
 WEIGHT_KEY = "edgejudge.score_head.weight"
-BIAS_KEY = "edgejudge.score_head.bias"
 HEAD_TENSORS = ("score.weight", "score.bias")
 
 
 @dataclass(frozen=True)
 class ScoreHead:
     weight: np.ndarray  # float32, the hidden size
-    bias: float | None
 
 
 def is_classifier(ckpt: Checkpoint) -> bool:
@@ -83,17 +81,10 @@ def read_head(ckpt: Checkpoint) -> ScoreHead:
         raise ConversionError(f"{source.file}: score.weight is {width} wide but hidden_size is {hidden}",
                               hint="config.json and the head disagree: re-download the checkpoint")
     weight = _floats(source).reshape(hidden)
-    bias = None
-    bias_source = ckpt.tensors.get("score.bias")
-    if bias_source is not None:
-        if math.prod(bias_source.shape) != 1:
-            raise ConversionError(f"{bias_source.file}: score.bias has shape {list(bias_source.shape)}, "
-                                  "expected one value")
-        bias = float(_floats(bias_source)[0])
-    if not np.isfinite(weight).all() or (bias is not None and not math.isfinite(bias)):
+    if not np.isfinite(weight).all():
         raise ConversionError(f"{source.file}: the score head holds NaN or infinite values",
                               hint="the checkpoint is broken: re-download it")
-    return ScoreHead(weight, bias)
+    return ScoreHead(weight)
 
 
 def backbone(ckpt: Checkpoint) -> Checkpoint:
@@ -106,5 +97,3 @@ def backbone(ckpt: Checkpoint) -> Checkpoint:
 
 def add_to_writer(writer, head: ScoreHead) -> None:
     writer.add_array(WEIGHT_KEY, [float(v) for v in head.weight])  # Python floats: a FLOAT32 array
-    if head.bias is not None:
-        writer.add_float32(BIAS_KEY, head.bias)

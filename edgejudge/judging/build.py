@@ -29,8 +29,8 @@ def make_engine(resolved: resolve.ResolvedModel, model: runtime.LoadedModel, *, 
     if resolved.family == "reward":
         from edgejudge.backends.llama.reward import RewardEngine, head_of
 
-        weight, bias = head_of(resolved.gguf, int(runtime.llama().llama_model_n_embd(model.ptr)))
-        return RewardEngine(model, weight, bias, min_ctx=min_ctx)
+        weight = head_of(resolved.gguf, int(runtime.llama().llama_model_n_embd(model.ptr)))
+        return RewardEngine(model, weight, min_ctx=min_ctx)
     from edgejudge.backends.llama.engine import Engine
 
     return Engine(model, min_ctx=min_ctx)

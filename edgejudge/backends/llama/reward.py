@@ -5,7 +5,7 @@ head in its metadata (``convert/score_head.py``). llama.cpp (llama-graph.cpp, ``
 gives, with embeddings on and LAST pooling, the row of ``result_norm`` (the output of the final
 RMSNorm, the tensor the LM head would read) at the token with the highest position in the batch:
 exactly the hidden state transformers' ``Qwen3ForSequenceClassification`` feeds its ``score``
-layer at the last token. edgejudge applies the head (a dot product and the bias, in float64).
+layer at the last token. edgejudge applies the head (a dot product, in float64).
 
 With embeddings on, llama.cpp outputs every token of a batch and computes the LM head for each
 (``output_all`` in ``llama_context::decode``): a 151,936-row matrix per token, ~35% of a Qwen3-0.6B
@@ -28,11 +28,10 @@ from edgejudge.backends.llama.context import Context, common_length
 from edgejudge.errors import ModelFileError, RuntimeFailure
 from edgejudge.plan import Outcome, RewardPlan
 
-WEIGHT_KEY = "edgejudge.score_head.weight"  # as convert/score_head.py writes them
-BIAS_KEY = "edgejudge.score_head.bias"
+WEIGHT_KEY = "edgejudge.score_head.weight"  # as convert/score_head.py writes it
 
 
-def head_of(info, n_embd: int) -> tuple[np.ndarray, float]:
+def head_of(info, n_embd: int) -> np.ndarray:
     """The score head in a GGUF header (``gguf_file.GGUFInfo``), checked against the model's width."""
     weight = info.get(WEIGHT_KEY)
     fix = "convert the reward model's checkpoint again with edgejudge convert (or edgejudge pull)"
@@ -42,18 +41,15 @@ def head_of(info, n_embd: int) -> tuple[np.ndarray, float]:
     if len(weight) != n_embd or not all(isinstance(v, float) and math.isfinite(v) for v in weight):
         raise ModelFileError(f"{info.path}: its score head has {len(weight)} values (finite numbers expected, "
                              f"one per hidden unit: {n_embd})", hint=fix)
-    bias = info.get(BIAS_KEY, 0.0)
-    if not isinstance(bias, float) or not math.isfinite(bias):
-        raise ModelFileError(f"{info.path}: {BIAS_KEY} is {bias!r}, not a finite number", hint=fix)
-    return np.asarray(weight, dtype=np.float64), bias
+    return np.asarray(weight, dtype=np.float64)
 
 
 class RewardEngine(Context):
     """Runs :class:`RewardPlan`\\ s on one context with LAST pooling."""
 
-    def __init__(self, model: runtime.LoadedModel, weight: np.ndarray, bias: float, *, min_ctx: int = 0):
+    def __init__(self, model: runtime.LoadedModel, weight: np.ndarray, *, min_ctx: int = 0):
         super().__init__(model, min_ctx=min_ctx)
-        self.weight, self.bias = weight, bias
+        self.weight = weight
         self.n_embd = int(self._lib.llama_model_n_embd(model.ptr))
 
     def _configure(self, params) -> None:
@@ -72,7 +68,7 @@ class RewardEngine(Context):
             if len(tokens) - 1 > reused:
                 self._decode(tokens[reused:-1])
             hidden = self._pooled_last(tokens[-1])
-            outcome.rewards[name] = float(hidden @ self.weight) + self.bias
+            outcome.rewards[name] = float(hidden @ self.weight)
             outcome.prompt_tokens += len(tokens)
             outcome.reused_tokens += reused
         outcome.timings["prompt_s"] = outcome.timings["total_s"] = time.perf_counter() - started
