@@ -243,6 +243,129 @@ def test_a_gguf_without_a_head_is_refused(checkpoints, tmp_path):
         Judge.load(str(headless))
 
 
+# -- trust: calibration, abstention and the cascade into a judge ----------------------------
+
+def test_calibrated_cascade_from_reward_model_to_judge(reward_models, smollm2_path, tmp_path):
+    """score -m REWARD --escalate JUDGE --target-error E: both stages calibrated, each record names
+    the stage that decided, and the reward stage decides exactly the items at or above its threshold."""
+    from click.testing import CliRunner
+
+    from edgejudge import Judge
+    from edgejudge.cli import cli
+    from edgejudge.trust import metrics
+
+    reward = str(reward_models["untied"][1]["bf16"])
+    items = [{"id": i, "task": "pairwise", "prompt": f"Question {i}: {PROMPT}",
+              "response_a": RESPONSES[i % 6], "response_b": RESPONSES[(i * 5 + 1) % 6] + " " * (i % 3)}
+             for i in range(12)]
+    with Judge.load(reward, calibration=False) as judge:
+        own = [judge.judge(item) for item in items]
+    # Gold: the reward model's own verdict, flipped on its two least confident items, so that the
+    # threshold for a 30% error bound falls inside the set and some items go on to the judge.
+    unsure = sorted(range(12), key=lambda i: metrics.confidence(own[i].probabilities))[:2]
+    gold = [{**item, "label": ({"A": "B", "B": "A"}[v.verdict] if i in unsure else v.verdict)}
+            for i, (item, v) in enumerate(zip(items, own))]
+    gold_file = tmp_path / "gold.jsonl"
+    gold_file.write_text("".join(json.dumps(g) + "\n" for g in gold))
+    items_file = tmp_path / "items.jsonl"
+    items_file.write_text("".join(json.dumps(item) + "\n" for item in items))
+    runner = CliRunner()
+    for model in (reward, str(smollm2_path)):
+        result = runner.invoke(cli, ["calibrate", str(gold_file), "-m", model, "--no-explain"])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["score", str(items_file), "-m", reward, "--escalate", str(smollm2_path),
+                                 "--target-error", "0.3", "--no-explain"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert len(records) == 12
+    decided = {"reward": 0, "judge": 0}
+    for record in records:
+        first = record["stages"][0]
+        threshold, confidence = first["threshold"], metrics.confidence(first["probabilities"])
+        if record.get("status") == "abstain":
+            assert len(record["stages"]) == 2
+            continue
+        if record["stage"] == first["stage"]:
+            decided["reward"] += 1
+            assert threshold is not None and confidence >= threshold and "rewards" in record
+            assert first["calibration"] is not None  # the stage's own calibration applied
+        else:
+            decided["judge"] += 1
+            assert threshold is None or confidence < threshold
+            assert record["model"]["family"] == "generic" and len(record["stages"]) == 2
+    assert decided["reward"] > 0 and decided["judge"] + sum(r.get("status") == "abstain" for r in records) > 0
+
+
+# -- the store: pull (convert), export, import offline, verify ------------------------------
+
+TINY_REWARD = """
+[models.tiny-reward]
+name = "tiny reward model (safetensors only)"
+repo = "test/tiny-reward"
+architecture = "qwen3"
+family = "reward"
+tasks = ["pairwise", "pointwise"]
+pre_tokenizer = "qwen2"
+context_length = 4096
+license = "apache-2.0"
+default_quant = "Q8_0"
+
+[models.tiny-reward.files]
+Q8_0 = { filename = "tiny-reward-Q8_0.gguf", source = "convert" }
+"""
+
+
+def test_pull_export_import_verify_a_reward_model(tmp_path, monkeypatch):
+    import socket
+    from importlib import resources
+
+    from click.testing import CliRunner
+    from hub import Hub
+
+    from edgejudge import Judge
+    from edgejudge.cli import cli
+    from edgejudge.store import gguf_file, resolve
+
+    ckpt = make_checkpoint(tmp_path / "ckpt", Spec(score_labels=1, seed=3))
+    hub = Hub()
+    hub.add("test/tiny-reward", {p.name: p.read_bytes() for p in ckpt.iterdir()})
+    registry_file = tmp_path / "models.toml"
+    registry_file.write_text(resources.files("edgejudge.store").joinpath("models.toml").read_text() + TINY_REWARD)
+    monkeypatch.setenv("HF_ENDPOINT", hub.start())
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("EDGEJUDGE_HOME", str(tmp_path / "store"))
+    monkeypatch.setenv("EDGEJUDGE_REGISTRY", str(registry_file))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    try:
+        result = CliRunner().invoke(cli, ["pull", "tiny-reward"])
+        assert result.exit_code == 0, result.output
+    finally:
+        hub.stop()
+    info = gguf_file.read(resolve.resolve("tiny-reward").path)
+    assert info.get("edgejudge.family") == "reward" and len(info.get("edgejudge.score_head.weight")) == 256
+    with Judge.load("tiny-reward") as judge:
+        before = judge.pairwise(PROMPT, "Paris.", "Lyon.").extra["rewards"]
+    carried = tmp_path / "usb" / "tiny-reward.gguf"
+    assert CliRunner().invoke(cli, ["export", "tiny-reward", "-o", str(carried)]).exit_code == 0
+
+    attempts = []
+
+    def connect(self, address):
+        attempts.append(address)
+        raise OSError(f"network blocked by the test: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setenv("EDGEJUDGE_HOME", str(tmp_path / "offline-store"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "offline-hf"))
+    result = CliRunner().invoke(cli, ["import", str(carried)])
+    assert result.exit_code == 0, result.output
+    verify = CliRunner().invoke(cli, ["verify", "tiny-reward"])
+    assert verify.exit_code == 0 and verify.output.startswith("ok ")
+    with Judge.load("tiny-reward") as judge:
+        assert judge.pairwise(PROMPT, "Paris.", "Lyon.").extra["rewards"] == before
+    assert attempts == []
+
+
 # -- the reference against transformers -----------------------------------------------------
 
 @pytest.mark.slow
