@@ -5,7 +5,9 @@
 ``score`` (the number, for scored tasks), ``probabilities`` (label → probability, from the logits,
 summing to 1), ``label_mass`` (how much probability the label set held before renormalising),
 ``explanation``, ``reasoning`` (when kept), ``think_tokens``, ``swap`` (both orders, with
-``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``), ``model``,
+``--swap``), task-specific fields (``expected_score``, ``rubric``, ``refined``; ``rewards``, each
+response's raw reward, from a scalar reward model, whose pairwise ``probabilities`` are
+σ(r_A − r_B) and whose pointwise ``score`` is the reward, with no ``verdict``), ``model``,
 ``provenance`` and ``timings`` (seconds and token counts; ``prefix_cache`` is ``hit``, ``miss`` or
 ``off`` and ``prefix_cache_tokens`` counts the tokens loaded from the prefix cache file).
 """
