@@ -241,6 +241,21 @@ def test_a_gguf_without_a_head_is_refused(checkpoints, tmp_path):
     rewrite(causal, headless, kv={"edgejudge.family": ("reward", GGUFValueType.STRING)})
     with pytest.raises(ModelFileError, match="no score head"):
         Judge.load(str(headless))
+    narrow = tmp_path / "narrow.gguf"  # a head one value short of the hidden size
+    rewrite(causal, narrow, kv={"edgejudge.family": ("reward", GGUFValueType.STRING),
+                                "edgejudge.score_head.weight": ([0.5] * 255, GGUFValueType.ARRAY,
+                                                                GGUFValueType.FLOAT32)})
+    with pytest.raises(ModelFileError, match="255 values"):
+        Judge.load(str(narrow))
+
+
+def test_a_reward_model_runs_locally_only(reward_models):
+    from edgejudge import Judge
+    from edgejudge.backends.remote import RemoteSettings
+    from edgejudge.errors import UsageError
+
+    with pytest.raises(UsageError, match="runs locally only"):
+        Judge.remote(str(reward_models["tied"][1]["q8_0"]), RemoteSettings(base_url="http://127.0.0.1:9/v1"))
 
 
 # -- trust: calibration, abstention and the cascade into a judge ----------------------------
