@@ -205,6 +205,20 @@ def test_pairwise_is_bradley_terry_on_a_shared_prompt(reward_judge):
     assert swapped.extra["rewards"] == {"A": r_b, "B": r_a}
 
 
+def test_bradley_terry_at_extreme_rewards():
+    from edgejudge.formats.reward import RewardFormat
+    from edgejudge.plan import Outcome
+
+    from realvocab import qwen3
+
+    fmt = RewardFormat("reward", chat_template=qwen3().template)
+    item = _item({"task": "pairwise", "prompt": "p", "response_a": "a", "response_b": "b"})
+    for r_a, r_b, p_a in ((800.0, -800.0, 1.0), (-800.0, 800.0, 0.0), (2.0, 2.0, 0.5), (0.0, math.log(3), 0.25)):
+        decision = fmt.decide(item, Outcome(rewards={"A": r_a, "B": r_b}), _options())
+        assert decision.probabilities["A"] == pytest.approx(p_a) and sum(decision.probabilities.values()) == 1.0
+        assert decision.verdict == ("A" if p_a >= 0.5 else "B")
+
+
 def test_pointwise_score_is_the_raw_reward(reward_judge):
     verdict = reward_judge.pointwise(PROMPT, RESPONSES[1], scale=(1, 5))
     assert verdict.verdict is None and verdict.probabilities == {} and isinstance(verdict.score, float)
