@@ -302,6 +302,11 @@ def test_calibrated_cascade_from_reward_model_to_judge(reward_models, smollm2_pa
     for model in (reward, str(smollm2_path)):
         result = runner.invoke(cli, ["calibrate", str(gold_file), "-m", model, "--no-explain"])
         assert result.exit_code == 0, result.output
+    evaluated = runner.invoke(cli, ["eval", str(gold_file), "-m", reward, "--no-explain"])
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.stdout)
+    assert report["n"] == report["answered"] == 12
+    assert report["accuracy_raw"] == pytest.approx(10 / 12)  # its own verdicts, but the two flipped
     result = runner.invoke(cli, ["score", str(items_file), "-m", reward, "--escalate", str(smollm2_path),
                                  "--target-error", "0.3", "--no-explain"])
     assert result.exit_code == 0, result.output

@@ -8,8 +8,8 @@ exactly the hidden state transformers' ``Qwen3ForSequenceClassification`` feeds 
 layer at the last token. edgejudge applies the head (a dot product, in float64).
 
 With embeddings on, llama.cpp outputs every token of a batch and computes the LM head for each
-(``output_all`` in ``llama_context::decode``): a 151,936-row matrix per token, ~35% of a Qwen3-0.6B
-forward. So a conversation is evaluated with embeddings off up to its last token (one output),
+(``output_all`` in ``llama_context::decode``): a 151,936-row matrix per token, which would add ~35%
+to a Qwen3-0.6B forward pass (155.6M multiply-adds on top of 440M; counted from the shapes). So a conversation is evaluated with embeddings off up to its last token (one output),
 and only the last token is decoded with embeddings on. The context keeps one sequence in its KV
 cache across conversations and items, as the judges' engine does: the second response of a pair
 reuses the evaluated prompt, and so does the next item asking the same thing.
