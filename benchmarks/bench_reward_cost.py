@@ -9,6 +9,11 @@ them, one at a time), the judge with ``--no-think --no-explain``. Printed: secon
 items per second, peak memory, each model's time per item over the judge's (the last model
 given), and the load average before and after each model (the machine may be shared).
 
+On a shared machine the load changes while one model after the other runs, which skews the
+ratio. ``--interleave`` also runs all models in one process, taking turns item by item (each
+model's KV cache stays its own), so every model meets the same load: its seconds per item and
+ratios are printed apart (peak memory is only the separate processes').
+
     python benchmarks/bench_reward_cost.py \\
         ~/.cache/edgejudge-twins/skywork-reward-v2-qwen3-0.6b/skywork-reward-v2-qwen3-0.6b-Q8_0.gguf \\
         ~/.cache/edgejudge-twins/qwen3-4b/qwen3-4b-Q4_K_M.gguf --pairs 8
@@ -57,6 +62,29 @@ def child(config: dict) -> dict:
             "reused_tokens": [r["timings"]["reused_tokens"] for r in records]}
 
 
+def interleaved(config: dict) -> dict:
+    """All models in one process, taking turns on each pair: seconds per item under the same load."""
+    from edgejudge import Judge
+
+    pairs = items(config["pairs"] + 1)
+    judges = [Judge.load(model, workload="no_think") for model in config["models"]]
+    seconds = [0.0] * len(judges)
+    try:
+        for judge in judges:
+            list(judge.score_many(pairs[:1], think=False, explain=False, window=1))
+        for pair in pairs[1:]:
+            for k, judge in enumerate(judges):
+                started = time.perf_counter()
+                record = next(iter(judge.score_many([pair], think=False, explain=False, window=1)))
+                seconds[k] += time.perf_counter() - started
+                if record.get("status", "ok") != "ok":
+                    raise SystemExit(f"{config['models'][k]}: {record.get('error')}")
+    finally:
+        for judge in judges:
+            judge.close()
+    return {"s_per_item": [s / config["pairs"] for s in seconds]}
+
+
 def run(config: dict, home: str) -> dict:
     env = {**os.environ, "EDGEJUDGE_HOME": home}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -82,10 +110,13 @@ def main() -> None:
     parser.add_argument("models", nargs="*", help="GGUF files; the last one is the judge the others are compared with")
     parser.add_argument("--pairs", type=int, default=8, help="timed RM-Bench pairs per model (default 8)")
     parser.add_argument("--json", action="store_true", help="one JSON object per model")
+    parser.add_argument("--interleave", action="store_true",
+                        help="also time all models in one process, taking turns item by item (same load)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(json.loads(args.child))))
+        config = json.loads(args.child)
+        print(json.dumps(interleaved(config) if config["mode"] == "interleave" else child(config)))
         return
     if not args.models:
         parser.error("give the reward model GGUFs, then the judge's")
@@ -116,6 +147,15 @@ def main() -> None:
               f"{result['vs_judge']}x the judge's time per item")
         print(f"  first use (tuning, then a load): {result['tune_s']} s; load average "
               f"{result['loadavg_before']} before, {result['loadavg_after']} after")
+    if args.interleave:
+        before = loadavg()
+        turns = run({"models": args.models, "pairs": args.pairs, "mode": "interleave"},
+                    tempfile.mkdtemp(prefix="edgejudge-reward-cost-"))
+        print(f"interleaved, one process, taking turns on each of {args.pairs} pairs (load average {before} "
+              f"before, {loadavg()} after):")
+        for model, per_item in zip(args.models, turns["s_per_item"]):
+            print(f"  {Path(model).name}: {per_item:.3f} s per item, {1 / per_item:.3f} items/s, "
+                  f"{per_item / turns['s_per_item'][-1]:.3f}x the judge's time per item")
 
 
 if __name__ == "__main__":

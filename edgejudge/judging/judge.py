@@ -22,7 +22,7 @@ from typing import Any
 
 from edgejudge import items
 from edgejudge.backends.llama import prefix_cache, runtime, tuning
-from edgejudge.errors import InputError
+from edgejudge.errors import InputError, UsageError
 from edgejudge.formats import Decision, Format, JudgeOptions
 from edgejudge.items import Item
 from edgejudge.judging import variants, verdict
@@ -92,8 +92,6 @@ class Judge:
         found = resolve.target(model or registry.load().default_model)
         fmt = prompts.format_for(found.ref)
         if fmt.family == "reward":
-            from edgejudge.errors import UsageError
-
             raise UsageError(f"{found.ref} is a scalar reward model, which runs locally only: an OpenAI-compatible "
                              "server returns no hidden state to apply its score head to",
                              hint="drop --backend remote (edgejudge runs it with llama.cpp in this process)")
