@@ -65,6 +65,7 @@ class Twin:
     rms_norm_eps: float
     family: str  # the edgejudge format the twin's GGUF is marked with
     judges: str
+    score_head: bool = False  # a sequence classifier (a scalar reward model): one-output score head, no LM head
 
 
 TWINS = {
@@ -84,6 +85,15 @@ TWINS = {
     "qwen3-1.7b": Twin("qwen3-1.7b", "qwen3", hidden=2048, layers=28, heads=16, kv_heads=8, head_dim=128, ffn=6144,
                        vocab_size=151936, tied=True, context=40960, rope_theta=1e6, rms_norm_eps=1e-6,
                        family="guard", judges="a Qwen3-1.7B first tier (the guard format on Qwen3-1.7B's shape)"),
+    # Scalar reward models: Qwen3ForSequenceClassification, the base model's shapes and a score head.
+    "skywork-reward-v2-qwen3-0.6b": Twin("skywork-reward-v2-qwen3-0.6b", "qwen3", hidden=1024, layers=28, heads=16,
+                                         kv_heads=8, head_dim=128, ffn=3072, vocab_size=151936, tied=True,
+                                         context=40960, rope_theta=1e6, rms_norm_eps=1e-6, family="reward",
+                                         judges="Skywork-Reward-V2-Qwen3-0.6B (reward model)", score_head=True),
+    "skywork-reward-v2-qwen3-1.7b": Twin("skywork-reward-v2-qwen3-1.7b", "qwen3", hidden=2048, layers=28, heads=16,
+                                         kv_heads=8, head_dim=128, ffn=6144, vocab_size=151936, tied=True,
+                                         context=40960, rope_theta=1e6, rms_norm_eps=1e-6, family="reward",
+                                         judges="Skywork-Reward-V2-Qwen3-1.7B (reward model)", score_head=True),
 }
 
 
@@ -94,7 +104,7 @@ def log(message: str) -> None:
 def shapes(twin: Twin) -> dict[str, tuple[int, ...]]:
     spec = synthetic.Spec(architecture=twin.architecture, hidden=twin.hidden, layers=twin.layers, heads=twin.heads,
                           kv_heads=twin.kv_heads, head_dim=twin.head_dim, ffn=twin.ffn, vocab_size=twin.vocab_size,
-                          tied=twin.tied)
+                          tied=twin.tied, score_labels=1 if twin.score_head else 0)
     return synthetic.tensor_shapes(spec)
 
 
@@ -147,6 +157,8 @@ def write_checkpoint(twin: Twin, folder: Path) -> Path:
     assert len(vocab.tokens) == twin.vocab_size, (len(vocab.tokens), twin.vocab_size)
     realvocab.write_hf_tokenizer(vocab, folder)
     hf_arch = {"qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM"}[twin.architecture]
+    if twin.score_head:
+        hf_arch = hf_arch.replace("ForCausalLM", "ForSequenceClassification")
     config = {
         "architectures": [hf_arch], "model_type": twin.architecture, "vocab_size": twin.vocab_size,
         "hidden_size": twin.hidden, "intermediate_size": twin.ffn, "num_hidden_layers": twin.layers,
@@ -157,6 +169,8 @@ def write_checkpoint(twin: Twin, folder: Path) -> Path:
     }
     if twin.architecture == "qwen3":
         config.update(head_dim=twin.head_dim, attention_bias=False)
+    if twin.score_head:
+        config.update(id2label={"0": "LABEL_0"}, label2id={"LABEL_0": 0}, pad_token_id=vocab.pad)
     (folder / "config.json").write_text(json.dumps(config, indent=1))
     (folder / "generation_config.json").write_text(json.dumps({"bos_token_id": vocab.bos, "eos_token_id": vocab.eos}))
     all_shapes = shapes(twin)

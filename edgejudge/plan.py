@@ -117,6 +117,24 @@ class Plan:
         return "".join(head)
 
 
+@dataclass(frozen=True)
+class RewardPlan:
+    """Score conversations with a scalar reward model: each (name, segments) is one whole conversation
+    ending with the response; the engine returns each one's reward (``Outcome.rewards``). Sequences
+    that share a beginning (two responses to one prompt) share its evaluation in the KV cache."""
+
+    sequences: tuple[tuple[str, tuple[Segment, ...]], ...]
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def prompt(self) -> str:
+        """The first conversation's text."""
+        return "".join(text for text, _ in self.sequences[0][1])
+
+    def text(self, name: str) -> str:
+        return "".join(text for text, _ in dict(self.sequences)[name])
+
+
 def slot(name: str) -> str:
     """A placeholder for user data in a prompt frame (private-use characters: never in a template)."""
     return f"\ue000{name}\ue001"
@@ -165,3 +183,4 @@ class Outcome:
     # think_until), budget; None without reasoning. probes: {"at", "probabilities"} in verdict labels.
     think_exit: str | None = None
     probes: list[dict] = field(default_factory=list)
+    rewards: dict[str, float] = field(default_factory=dict)  # a reward model's score per sequence

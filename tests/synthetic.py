@@ -97,6 +97,11 @@ class Spec:
     seed: int = 0
     real_vocab: bool = False  # the judges' real tokenizer (tests/realvocab.py) instead of a trained one
     scale: float = 0.08  # standard deviation of the random weights
+    # A sequence classifier (Qwen3ForSequenceClassification, a scalar reward model): score.weight of
+    # score_labels rows (0: a causal LM), score_width wide (None: the hidden size), and a bias if asked.
+    score_labels: int = 0
+    score_width: int | None = None
+    score_bias: bool = False
 
 
 QWEN3_4B_TWO_LAYERS = Spec(hidden=2560, layers=2, heads=32, kv_heads=8, head_dim=128, ffn=9728,
@@ -130,7 +135,11 @@ def tensor_shapes(spec: Spec) -> dict[str, tuple[int, ...]]:
             shapes[p + "self_attn.k_proj.bias"] = (kv,)
             shapes[p + "self_attn.v_proj.bias"] = (kv,)
     shapes["model.norm.weight"] = (spec.hidden,)
-    if not spec.tied:
+    if spec.score_labels:  # a classifier has no LM head, tied or not
+        shapes["score.weight"] = (spec.score_labels, spec.score_width or spec.hidden)
+        if spec.score_bias:
+            shapes["score.bias"] = (spec.score_labels,)
+    elif not spec.tied:
         shapes["lm_head.weight"] = (spec.vocab_size, spec.hidden)
     return shapes
 
@@ -226,6 +235,14 @@ def _tokenizer_files(spec: Spec) -> tuple[dict, dict, int, int]:
     return tokenizer, tok_config, bos, eos
 
 
+def tokenizer_id(tokenizer: dict, token: str) -> int | None:
+    """The id of ``token`` in a tokenizer.json's added tokens or vocabulary."""
+    for entry in tokenizer["added_tokens"]:
+        if entry["content"] == token:
+            return entry["id"]
+    return tokenizer["model"]["vocab"].get(token)
+
+
 def make_checkpoint(path: Path, spec: Spec = Spec()) -> Path:
     """Write a synthetic checkpoint folder at ``path`` and return it."""
     path.mkdir(parents=True, exist_ok=True)
@@ -233,6 +250,8 @@ def make_checkpoint(path: Path, spec: Spec = Spec()) -> Path:
     (path / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
     (path / "tokenizer_config.json").write_text(json.dumps(tok_config, ensure_ascii=False, indent=1), encoding="utf-8")
     hf_arch, model_type = ("Qwen3ForCausalLM", "qwen3") if spec.architecture == "qwen3" else ("Qwen2ForCausalLM", "qwen2")
+    if spec.score_labels:
+        hf_arch = hf_arch.replace("ForCausalLM", "ForSequenceClassification")
     config = {
         "architectures": [hf_arch], "model_type": model_type, "vocab_size": spec.vocab_size,
         "hidden_size": spec.hidden, "intermediate_size": spec.ffn, "num_hidden_layers": spec.layers,
@@ -241,6 +260,10 @@ def make_checkpoint(path: Path, spec: Spec = Spec()) -> Path:
         "tie_word_embeddings": spec.tied, "torch_dtype": "bfloat16", "bos_token_id": bos, "eos_token_id": eos,
         "hidden_act": "silu", "attention_dropout": 0.0, "use_cache": True,
     }
+    if spec.score_labels:
+        config["id2label"] = {str(i): f"LABEL_{i}" for i in range(spec.score_labels)}
+        config["label2id"] = {f"LABEL_{i}": i for i in range(spec.score_labels)}
+        config["pad_token_id"] = tok_config.get("pad_token") and tokenizer_id(tokenizer, tok_config["pad_token"])
     if spec.head_dim is not None and spec.architecture == "qwen3":
         config["head_dim"] = spec.head_dim
         config["attention_bias"] = False

@@ -9,7 +9,7 @@ import click
 @click.argument("src_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="The GGUF file to write (written under a temporary name, renamed when complete).")
-@click.option("--outtype", type=click.Choice(["bf16", "f16", "q8_0"]), default="bf16", show_default=True,
+@click.option("--outtype", type=click.Choice(["bf16", "f16", "q8_0", "f32"]), default="bf16", show_default=True,
               help="Tensor type of the output (bf16 keeps the checkpoint's precision; quantize it further "
                    "with edgejudge quantize).")
 @click.option("--model", "model_id", default=None, metavar="ID",

@@ -16,7 +16,10 @@ from pathlib import Path
 from edgejudge.errors import ConversionError
 
 # config "architectures" → the GGUF architecture name llama.cpp loads.
-ARCHITECTURES = {"Qwen3ForCausalLM": "qwen3", "Qwen2ForCausalLM": "qwen2"}
+# Sequence classifiers (scalar reward models) convert as their backbone; their head goes into the
+# metadata (convert/score_head.py).
+ARCHITECTURES = {"Qwen3ForCausalLM": "qwen3", "Qwen2ForCausalLM": "qwen2",
+                 "Qwen3ForSequenceClassification": "qwen3", "Qwen2ForSequenceClassification": "qwen2"}
 DTYPES = {"BF16": 2, "F16": 2, "F32": 4}
 SKIPPED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attention.bias")
 MAX_LAYERS = 512  # LLAMA_MAX_LAYERS: llama.cpp aborts on a block_count above it

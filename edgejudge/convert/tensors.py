@@ -19,7 +19,7 @@ import numpy as np
 from edgejudge.convert.checkpoint import Checkpoint, TensorSource
 from edgejudge.errors import ConversionError
 
-OUTTYPES = ("f16", "bf16", "q8_0")
+OUTTYPES = ("f16", "bf16", "q8_0", "f32")  # f32: exact, for checking numerics against a reference
 CHUNK_ELEMENTS = 1 << 22  # 4M values: 16 MB of float32 per chunk
 
 
@@ -114,7 +114,7 @@ def target_type(name: str, shape: tuple[int, ...], outtype: str):
 
     if len(shape) <= 1 or name.endswith("_norm.weight") or not name.endswith(".weight"):
         return T.F32
-    wanted = {"f16": T.F16, "bf16": T.BF16, "q8_0": T.Q8_0}[outtype]
+    wanted = {"f16": T.F16, "bf16": T.BF16, "q8_0": T.Q8_0, "f32": T.F32}[outtype]
     if wanted == T.Q8_0 and shape[-1] % 32:
         return T.F16  # the reference falls back to F16 when rows do not fit Q8_0 blocks
     return wanted

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgejudge import outputs
+from edgejudge.convert import score_head, vocab
 from edgejudge.convert import tensors as T
-from edgejudge.convert import vocab
 from edgejudge.convert.checkpoint import Checkpoint, open_checkpoint
 from edgejudge.errors import ConversionError
 from edgejudge.version import __version__
@@ -56,7 +56,7 @@ def _file_type(outtype: str):
     from gguf import LlamaFileType
 
     return {"f16": LlamaFileType.MOSTLY_F16, "bf16": LlamaFileType.MOSTLY_BF16,
-            "q8_0": LlamaFileType.MOSTLY_Q8_0}[outtype]
+            "q8_0": LlamaFileType.MOSTLY_Q8_0, "f32": LlamaFileType.ALL_F32}[outtype]
 
 
 def _add_hparams(writer, ckpt: Checkpoint, outtype: str) -> None:
@@ -105,6 +105,18 @@ def _add_provenance(writer, prov: Provenance) -> None:
             writer.add_string(f"edgejudge.{key}", value)
 
 
+def _reward_provenance(ckpt: Checkpoint, prov: Provenance) -> Provenance:
+    """A classifier converts for the reward family only (it has no verdict tokens to read)."""
+    if prov.family == "generic" and not prov.model_id:
+        return replace(prov, family="reward")
+    if prov.family != "reward":
+        raise ConversionError(
+            f"{ckpt.path} is a {ckpt.hf_architecture} checkpoint (a scalar reward model) but "
+            f"{prov.model_id or 'the model'} is a {prov.family} judge",
+            hint="check --model: a sequence classifier converts for a reward model (family reward)")
+    return prov
+
+
 def convert(src: str | Path, out: str | Path, *, outtype: str = "bf16", provenance: Provenance | None = None,
             progress: Callable[[int, int], None] | None = None) -> ConvertResult:
     """Convert the checkpoint folder ``src`` to the GGUF file ``out``."""
@@ -117,8 +129,18 @@ def convert(src: str | Path, out: str | Path, *, outtype: str = "bf16", provenan
     # Before any work: a refused output is known at once. The inputs: the checkpoint's files.
     target = outputs.target(out, inputs=[p for p in Path(src).glob("*") if p.is_file()])
     ckpt = open_checkpoint(src)
-    T.check_tensors(ckpt)
     prov = provenance or Provenance()
+    head = None
+    if score_head.is_classifier(ckpt):
+        head = score_head.read_head(ckpt)
+        ckpt = score_head.backbone(ckpt)
+        prov = _reward_provenance(ckpt, prov)
+    elif prov.family == "reward":
+        raise ConversionError(
+            f"{ckpt.path} is a {ckpt.hf_architecture} checkpoint but {prov.model_id or 'the model'} is a reward "
+            "model (a sequence classifier with a score head)",
+            hint="check --model: the checkpoint folder does not belong to that model")
+    T.check_tensors(ckpt)
     if prov.architecture and prov.architecture != ckpt.architecture:
         raise ConversionError(
             f"{ckpt.path} is a {ckpt.architecture} checkpoint but {prov.model_id or 'the model'} is {prov.architecture}",
@@ -133,6 +155,8 @@ def convert(src: str | Path, out: str | Path, *, outtype: str = "bf16", provenan
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     vocab.add_to_writer(writer, ckpt, pre)
     _add_provenance(writer, prov)
+    if head is not None:
+        score_head.add_to_writer(writer, head)
 
     plan = []
     for hf_name in sorted(ckpt.tensors, key=_tensor_order):

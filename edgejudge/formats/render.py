@@ -52,6 +52,14 @@ def gguf_chat(template: str, system: str, user: str, assistant_prefix: str, *, b
     return text + assistant_prefix
 
 
+def gguf_conversation(template: str, messages: list[dict], *, bos: str = "", eos: str = "") -> str:
+    """A whole conversation (ending with the assistant's message) through the model's template, with
+    no generation prompt: what ``apply_chat_template(conv, tokenize=False)`` makes of it."""
+    text = chat.render(template, messages, bos_token=bos, eos_token=eos, add_generation_prompt=False)
+    _check_slots(text, "".join(m["content"] for m in messages))
+    return text
+
+
 _MARKS = re.compile("[\ue000\ue001]")
 
 

@@ -211,7 +211,7 @@ class FormatTable:
     tasks: Mapping[str, TaskFormat]
 
 
-FAMILY_FILES = ("generic", "mr3", "rmr1", "rubricrm", "refiner", "guard")
+FAMILY_FILES = ("generic", "mr3", "rmr1", "rubricrm", "refiner", "guard", "reward")
 
 
 def parse(text: str, source: str) -> FormatTable:

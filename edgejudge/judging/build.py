@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from edgejudge.backends.llama import runtime
 from edgejudge.formats import Format
+from edgejudge.formats.reward import format_class
 from edgejudge.store import registry, resolve
 
 
@@ -18,8 +19,21 @@ def make_format(resolved: resolve.ResolvedModel, model: runtime.LoadedModel | No
     if model is not None:
         bos = model.piece(model.bos).decode("utf-8", "replace") if model.bos >= 0 else ""
         eos = model.piece(model.eos).decode("utf-8", "replace") if model.eos >= 0 else ""
-    return Format.of_model(resolved.family, spec, chat_template=template if isinstance(template, str) else None,
-                           bos=bos, eos=eos, model_id=resolved.id)
+    return format_class(resolved.family).of_model(
+        resolved.family, spec, chat_template=template if isinstance(template, str) else None,
+        bos=bos, eos=eos, model_id=resolved.id)
+
+
+def make_engine(resolved: resolve.ResolvedModel, model: runtime.LoadedModel, *, min_ctx: int = 0):
+    """The engine for a local model: a reward model's pooled-embedding engine, or the judges' one."""
+    if resolved.family == "reward":
+        from edgejudge.backends.llama.reward import RewardEngine, head_of
+
+        weight = head_of(resolved.gguf, int(runtime.llama().llama_model_n_embd(model.ptr)))
+        return RewardEngine(model, weight, min_ctx=min_ctx)
+    from edgejudge.backends.llama.engine import Engine
+
+    return Engine(model, min_ctx=min_ctx)
 
 
 def default_workload(resolved) -> str:

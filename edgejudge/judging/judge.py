@@ -22,12 +22,11 @@ from typing import Any
 
 from edgejudge import items
 from edgejudge.backends.llama import prefix_cache, runtime, tuning
-from edgejudge.backends.llama.engine import Engine
-from edgejudge.errors import InputError
+from edgejudge.errors import InputError, UsageError
 from edgejudge.formats import Decision, Format, JudgeOptions
 from edgejudge.items import Item
 from edgejudge.judging import variants, verdict
-from edgejudge.judging.build import RemoteModel, default_workload, make_format
+from edgejudge.judging.build import RemoteModel, default_workload, make_engine, make_format
 from edgejudge.plan import Outcome
 from edgejudge.store import registry, resolve
 from edgejudge.version import __version__
@@ -45,7 +44,7 @@ class Judge:
         self.settings = settings
         self.format = fmt or make_format(resolved, model)
         # A remote judge brings its engine; a local one has a loaded model.
-        self.engine: Any = engine or Engine(model, min_ctx=min_ctx)  # type: ignore[arg-type]
+        self.engine: Any = engine or make_engine(resolved, model, min_ctx=min_ctx)  # type: ignore[arg-type]
         # A llama.cpp context is not thread-safe: calls are serialised. A remote server takes
         # concurrent requests, so a remote judge does not serialise.
         self._lock = threading.RLock() if model is not None else contextlib.nullcontext()
@@ -92,6 +91,10 @@ class Judge:
 
         found = resolve.target(model or registry.load().default_model)
         fmt = prompts.format_for(found.ref)
+        if fmt.family == "reward":
+            raise UsageError(f"{found.ref} is a scalar reward model, which runs locally only: an OpenAI-compatible "
+                             "server returns no hidden state to apply its score head to",
+                             hint="drop --backend remote (edgejudge runs it with llama.cpp in this process)")
         spec = found.spec
         engine = RemoteEngine(remote_settings)
         resolved = RemoteModel(found.id if spec else found.ref, found.quant, spec, fmt.family, engine.describe())

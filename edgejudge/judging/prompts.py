@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 
 from edgejudge.formats import Format, JudgeOptions
+from edgejudge.formats import spec as format_spec
+from edgejudge.formats.reward import format_class
 from edgejudge.items import Item
-from edgejudge.plan import Append, Generate, ReadLabels
+from edgejudge.plan import Append, Generate, ReadLabels, RewardPlan
 from edgejudge.store import gguf_file, registry, resolve
 
 
@@ -19,15 +21,15 @@ def format_for(model_ref: str | None) -> Format:
     a registered judge of a known family needs no file; any other needs its GGUF's header."""
     found = resolve.target(model_ref)
     spec = found.spec
-    if spec is not None and spec.family != "generic":
+    if spec is not None and format_spec.load(spec.family).family.chat != "gguf":
         return Format.of_model(spec.family, spec)
     if found.path is not None:
         info = gguf_file.read(resolve.existing(found.path))
         family = info.get("edgejudge.family")
         family = family if family in registry.FAMILIES else "generic"
-        return Format.of_model(family, None, chat_template=_template(info))
-    resolved = resolve.resolve(found.ref)  # a registered generic judge, or an imported one
-    return Format.of_model(resolved.family, spec, chat_template=_template(resolved.gguf))
+        return format_class(family).of_model(family, None, chat_template=_template(info))
+    resolved = resolve.resolve(found.ref)  # a registered judge prompted through its GGUF's template
+    return format_class(resolved.family).of_model(resolved.family, spec, chat_template=_template(resolved.gguf))
 
 
 def _template(info: gguf_file.GGUFInfo) -> str | None:
@@ -45,6 +47,9 @@ def render(model_ref: str | None, item: Item, options: JudgeOptions) -> tuple[st
     fmt = format_for(model_ref)
     plan = fmt.plan(item, options)
     steps: list[dict[str, object]] = []
+    if isinstance(plan, RewardPlan):  # each conversation is scored on its own
+        steps = [{"read_reward": name, "text": plan.text(name)} for name, _ in plan.sequences]
+        return plan.prompt, json.dumps(steps, ensure_ascii=False)
     for step in plan.steps:
         if isinstance(step, Append):
             steps.append({"append": step.text})

@@ -9,7 +9,9 @@ probabilities: the model's own, and which fit did it), ``explanation``, ``reason
 ``think_tokens``, ``swap`` (both orders, with ``--swap``), ``think_exit`` and ``probes`` (how
 reasoning ended, the trial verdicts read during it: docs/anytime.md), task-specific fields
 (``expected_score``, ``rubric``, ``refined``; on guard verdicts ``severity``,
-``severity_probabilities``, ``policy``, ``categories`` and ``refusal``), ``model``,
+``severity_probabilities``, ``policy``, ``categories`` and ``refusal``; ``rewards``, each response's raw reward, from a scalar reward model,
+whose pairwise ``probabilities`` are σ(r_A − r_B) and whose pointwise ``score`` is the reward, with
+no ``verdict``), ``model``,
 ``provenance`` and ``timings`` (seconds and token counts; ``prefix_cache`` is ``hit``, ``miss`` or
 ``off`` and ``prefix_cache_tokens`` counts the tokens loaded from the prefix cache file).
 """

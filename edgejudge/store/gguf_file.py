@@ -31,6 +31,8 @@ MAX_DIMS = 4
 MAX_NAME = 64  # GGML_MAX_NAME in ggml.h, including the terminating NUL
 MAX_NESTING = 2
 KEEP_ARRAY = 64  # arrays up to this length are kept in ``metadata``; longer ones only counted
+# Arrays edgejudge reads back whole: a reward model's score head (one float per hidden unit).
+KEEP_LONG = {"edgejudge.score_head.weight": 1 << 16}
 
 # GGUFValueType → struct code; 8 (string) and 9 (array) are handled apart.
 _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
@@ -148,7 +150,7 @@ class _Reader:
             smallest = struct.calcsize("<" + _SCALARS[item_type]) if item_type in _SCALARS else 8
             if length * smallest > self.size - self.pos:
                 raise self.fail(f"{key} claims {length} items, more than the file can hold")
-            kept = length <= KEEP_ARRAY
+            kept = length <= KEEP_ARRAY or (depth == 0 and item_type in _SCALARS and length <= KEEP_LONG.get(key, 0))
             if item_type in _SCALARS and not kept:
                 self.need(length * smallest, f"the items of {key}")
                 self.pos += length * smallest

@@ -19,7 +19,7 @@ from pathlib import Path
 from edgejudge import tables
 from edgejudge.errors import ModelNotFound, RegistryError
 
-FAMILIES = ("generic", "mr3", "rubricrm", "refiner", "rmr1", "guard")
+FAMILIES = ("generic", "mr3", "rubricrm", "refiner", "rmr1", "guard", "reward")
 TASKS = ("pairwise", "pointwise", "arena", "strength", "binary", "safety", "mcq", "rubric", "refine")
 ARCHITECTURES = ("llama", "qwen2", "qwen3", "gemma3")
 # Whole-string patterns: use them with fullmatch only ('$' would let a trailing newline through).

@@ -71,6 +71,7 @@ class Context:
         params.n_threads_batch = info.threads
         params.flash_attn_type = _FLASH[info.flash_attn]
         params.no_perf = True
+        self._configure(params)
         ctx = lib.llama_init_from_model(self.model.ptr, params)
         if not ctx:
             raise RuntimeFailure(
@@ -88,6 +89,9 @@ class Context:
                           "build": hashlib.sha256(info.system_info.encode()).hexdigest()[:16]}
         self.tokens = []
         self._logits = None
+
+    def _configure(self, params) -> None:
+        """Settings a kind of context adds to the defaults (a reward model's pooling); none here."""
 
     def _free_context(self) -> None:
         if self._batch is not None:
