@@ -38,7 +38,7 @@ def test_links_in_the_readme_and_docs_lead_somewhere():
 
 def test_readme_stays_short_and_points_to_the_reference():
     readme = (ROOT / "README.md").read_text()
-    assert len(readme.split()) < 1500
+    assert len(readme.split()) < 1700  # three capabilities more than at 1,500: a first tier, anytime verdicts, trust
     for section in ("## Quick start", "## Platforms", "## GPU builds", "## Getting a judge", "## Using it",
                     "## Read more"):
         assert section in readme

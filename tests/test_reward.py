@@ -380,6 +380,7 @@ def test_pull_export_import_verify_a_reward_model(tmp_path, monkeypatch):
     with Judge.load("tiny-reward") as judge:
         before = judge.pairwise(PROMPT, "Paris.", "Lyon.").extra["rewards"]
     carried = tmp_path / "usb" / "tiny-reward.gguf"
+    carried.parent.mkdir()  # export writes into an existing folder only (docs/hardening.md)
     assert CliRunner().invoke(cli, ["export", "tiny-reward", "-o", str(carried)]).exit_code == 0
 
     attempts = []

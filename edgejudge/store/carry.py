@@ -50,6 +50,7 @@ def export_model(ref: str, dest: Path) -> Exported:
     dest = Path(dest)
     if dest.suffix != ".gguf":
         raise UsageError(f"{dest}: the exported file's name must end in .gguf", hint="e.g. -o judge.gguf")
+    resolve.installed(ref)  # a judge not installed here is said first, with how to get it
     # Both outputs are checked before the (long) copy starts (edgejudge.outputs).
     target = outputs.target(dest, what="-o")
     manifest_target = outputs.target(sidecar_path(dest), what="-o (its manifest)", others=[target])

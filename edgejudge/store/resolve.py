@@ -118,6 +118,17 @@ def existing(path: Path) -> Path:
     return path
 
 
+def installed(ref: str | None) -> None:
+    """:class:`ModelNotFound` (with how to get it) when ``ref`` names a registered model that is not
+    installed or a path with nothing there; no file is read or hashed, so a command can say so
+    before it checks its other arguments. Other ids are left to :func:`resolve`."""
+    found = target(ref)
+    if found.path is not None:
+        existing(found.path)
+    elif found.spec is not None:
+        locate(found.spec, found.spec.quant_name(found.quant), found.spec.file(found.quant))
+
+
 def resolve(ref: str | None) -> ResolvedModel:
     """Turn a ``-m`` value into a validated local GGUF (``None`` means the registry's default)."""
     found = target(ref)
