@@ -61,7 +61,10 @@ def test_amx_machines_never_try_weight_repacking(monkeypatch, smollm2_path):
     assert info.extra_bufts is False and info.flash_attn == "on"
 
 
-def test_a_tiny_measurement_on_smollm2_stores_a_choice(smollm2_path):
+def test_a_tiny_measurement_on_smollm2_stores_a_choice(smollm2_path, tmp_path, monkeypatch):
+    # A home of its own: a choice stored in the session's home would be applied to every judge the
+    # later tests load there (a stored choice applies with tuning off), in whatever order they run.
+    monkeypatch.setenv("EDGEJUDGE_HOME", str(tmp_path))
     resolved = resolve.resolve(str(smollm2_path))
     base = runtime.resolve(runtime.RuntimeSettings())
     first = [{"extra_bufts": False, "flash_attn": f, "threads": 1, "n_batch": 512, "n_ubatch": 512} for f in ("off", "on")]
