@@ -16,7 +16,6 @@ from click.testing import CliRunner
 
 from edgejudge.cli import cli
 from edgejudge.errors import UsageError
-from edgejudge.formats import JudgeOptions
 from edgejudge.judging.verdict import STATUSES
 from edgejudge.streams import resume
 from edgejudge.trust import metrics
@@ -35,14 +34,17 @@ def jsonl(records) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def kinds(smollm2_judge):
+def kinds(tmp_path_factory):
     """An item SmolLM2 is sure of, one it is unsure of, and a threshold between them (in the middle
-    of the widest gap between its confidences on a few items, so KV-cache noise cannot cross it)."""
+    of the widest gap between its confidences on a few items, so KV-cache noise cannot cross it).
+    The confidences come from a `score` run with the flags the tests below use, so nothing another
+    test left in the session (a judge's cache, a stored calibration) can move them."""
     candidates = [item(i) for i in range(1, 9)]
-    # The model's own probabilities, as the runs below (--no-calibration) see them: a calibration
-    # another test left in the session's store would otherwise move these.
-    verdicts = {c["id"]: smollm2_judge.judge(c, JudgeOptions(explain=False)) for c in candidates}
-    conf = {i: metrics.confidence(v.raw_probabilities or v.probabilities) for i, v in verdicts.items()}
+    source = tmp_path_factory.mktemp("kinds") / "candidates.jsonl"
+    source.write_bytes(jsonl(candidates))
+    scored = CliRunner().invoke(cli, ["score", str(source), "--group-window", "1", *FAST])
+    assert scored.exit_code == 0, scored.output
+    conf = {r["id"]: metrics.confidence(r["probabilities"]) for r in map(orjson.loads, scored.stdout.splitlines())}
     ranked = sorted(conf.values())
     gap, lo = max((ranked[i + 1] - ranked[i], ranked[i]) for i in range(len(ranked) - 1))
     assert gap > 0.005, ranked
